@@ -1,0 +1,98 @@
+"""The base class of every API view: authentication, scopes, rate limits, idempotency."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
+from rest_framework.views import APIView
+
+from .errors import ApiError
+from .idempotency import Replay, idempotency_begin, idempotency_finish, request_fingerprint
+from .ratelimit import RateLimitResult, rate_limit_hit
+
+
+class ApiView(APIView):
+    """One operation of the API.
+
+    Subclasses declare ``required_scopes`` and ``rate_limit_scope`` (a key of
+    ``settings.RATE_LIMITS``); the rest comes from here, so that no endpoint builds its
+    own error, limit or replay.
+    """
+
+    required_scopes: tuple[str, ...] = ()
+    rate_limit_scope: str | None = None
+
+    def rate_limit_subject(self, request: Request) -> str:
+        """Who the limit counts: the workspace and mode by default."""
+        return f"{request.tenant.pk}:{'live' if request.livemode else 'test'}"
+
+    def rate_limit_overrides(self, request: Request) -> dict:
+        tenant = getattr(request, "tenant", None)
+        return tenant.rate_limit_overrides if tenant is not None else {}
+
+    def check_throttles(self, request: Request) -> None:
+        if self.rate_limit_scope is None:
+            return
+        result = rate_limit_hit(
+            scope=self.rate_limit_scope,
+            subject=self.rate_limit_subject(request),
+            overrides=self.rate_limit_overrides(request),
+        )
+        self._rate_limit: RateLimitResult | None = result
+        if not result.allowed:
+            raise ApiError(
+                "rate_limited",
+                f"Rate limit of {result.limit} requests exceeded; retry after "
+                f"{result.retry_after} seconds.",
+                details={"limit": result.limit, "retry_after": result.retry_after},
+            )
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self._rate_limit = None
+        self._idempotency = None
+        super().initial(request, *args, **kwargs)
+        key = request.headers.get("Idempotency-Key")
+        if request.method == "POST" and key is not None and hasattr(request, "tenant"):
+            fingerprint = request_fingerprint(
+                method=request.method, path=request.path, data=request.data
+            )
+            self._idempotency = idempotency_begin(
+                tenant=request.tenant, livemode=request.livemode, key=key, fingerprint=fingerprint
+            )
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, Replay):
+            return Response(exc.body, status=exc.status, headers={"Idempotent-Replayed": "true"})
+        return super().handle_exception(exc)
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        result = getattr(self, "_rate_limit", None)
+        if result is not None:
+            for name, value in result.headers().items():
+                response[name] = value
+        record = getattr(self, "_idempotency", None)
+        if record is not None:
+            self._idempotency = None
+            body = json.loads(json.dumps(response.data, cls=JSONEncoder))
+            idempotency_finish(record=record, status=response.status_code, body=body)
+        return response
+
+
+class PublicApiView(ApiView):
+    """An endpoint without an API key (health, result verification): limited per client IP."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    def rate_limit_subject(self, request: Request) -> str:
+        return request.META.get("REMOTE_ADDR", "unknown")
+
+    def rate_limit_overrides(self, request: Request) -> dict:
+        return {}

@@ -1,0 +1,319 @@
+"""MRRX settings.
+
+Every value that differs between machines comes from the environment. With no variables
+set, MRRX runs on the embedded default: SQLite (WAL) and a file-system Celery broker under
+``var/``, a file cache, and the Stripe emulator. Production sets ``DATABASE_URL``,
+``REDIS_URL``, ``SECRET_KEY`` and the other secrets, which then have no default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+
+VAR_DIR = Path(env("MRRX_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env.bool("DEBUG", default=False)
+# The embedded default is whatever runs without a database server configured.
+EMBEDDED = "DATABASE_URL" not in os.environ
+VERSION = "1.0.0"
+
+
+# --- Secrets -------------------------------------------------------------------------------
+def _secret(name: str, *, nbytes: int = 32) -> str:
+    """An environment secret; generated once into ``var/`` only outside production.
+
+    Production (a configured database and DEBUG off) must set every secret: starting
+    without one is an error rather than a silently weak default.
+    """
+    value = os.environ.get(name)
+    if value:
+        return value
+    if not (EMBEDDED or DEBUG):
+        raise ImproperlyConfigured(f"{name} must be set (it has no default in production).")
+    store = VAR_DIR / "secrets.json"
+    known = json.loads(store.read_text()) if store.exists() else {}
+    if name not in known:
+        known[name] = secrets.token_urlsafe(nbytes)
+        store.write_text(json.dumps(known, indent=2))
+        store.chmod(0o600)
+    return known[name]
+
+
+SECRET_KEY = _secret("SECRET_KEY", nbytes=50)
+# Keyed hash for API keys: a stolen database alone does not let anyone test guesses.
+API_KEY_HMAC_SECRET = _secret("API_KEY_HMAC_SECRET")
+# Session/result tokens: "kid:secret" pairs, the first signs, all verify (rotation).
+SESSION_TOKEN_KEYS: list[tuple[str, str]] = [
+    tuple(item.split(":", 1))  # type: ignore[misc]
+    for item in env.list("SESSION_TOKEN_KEYS", default=[f"k1:{_secret('SESSION_TOKEN_KEY')}"])
+]
+if any(len(secret.encode()) < 32 for _, secret in SESSION_TOKEN_KEYS):
+    raise ImproperlyConfigured("Every SESSION_TOKEN_KEYS secret needs at least 256 bits.")
+# Fernet keys for Stripe keys at rest; the first encrypts, all decrypt (rotation).
+ENCRYPTION_KEYS: list[str] = env.list("ENCRYPTION_KEYS", default=[])
+if not ENCRYPTION_KEYS:
+    if not (EMBEDDED or DEBUG):
+        raise ImproperlyConfigured("ENCRYPTION_KEYS must be set (it has no default in production).")
+    import base64
+    import hashlib
+
+    ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(
+            hashlib.sha256(_secret("ENCRYPTION_SEED").encode()).digest()
+        ).decode()
+    ]
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://localhost:8000").rstrip("/")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL])
+
+# --- Applications --------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "mrrx",
+    "tenants",
+    "billing",
+    "webhooks",
+    "offers",
+    "sessions_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "mrrx.urls"
+WSGI_APPLICATION = "mrrx.wsgi.application"
+ASGI_APPLICATION = "mrrx.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    },
+]
+
+# --- Database ------------------------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'mrrx.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        # WAL lets the web, worker and beat processes read while one writes; IMMEDIATE
+        # transactions take the write lock up front instead of failing on upgrade.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+else:
+    # Persistent connections are worth 5x on a database-bound endpoint here.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: broker, cache, rate limits -----------------------------------------------------
+REDIS_URL = env("REDIS_URL", default="")
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "mrrx",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+
+# --- Celery (SPEC section 8) ---------------------------------------------------------------
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+if CELERY_BROKER_URL == "filesystem://":
+    _broker_dir = VAR_DIR / "broker"
+    for sub in ("queue", "processed"):
+        (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+else:
+    # No task waits longer than this in the broker; long waits are rows (next_attempt_at).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = 60
+CELERY_TASK_TIME_LIMIT = 90
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "prune-idempotency-records": {
+        "task": "mrrx.tasks.idempotency_prune",
+        "schedule": timedelta(hours=1),
+    },
+}
+
+# --- Auth, i18n, static --------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if not (EMBEDDED or DEBUG)
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = EMBEDDED or DEBUG
+
+EMAIL_BACKEND = env(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.console.EmailBackend"
+    if EMBEDDED
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="MRRX <noreply@localhost>")
+
+# --- Security (production) -----------------------------------------------------------------
+_https = PUBLIC_BASE_URL.startswith("https://")
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _https else None
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_https)
+SESSION_COOKIE_SECURE = _https
+CSRF_COOKIE_SECURE = _https
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if _https else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _https
+SECURE_HSTS_PRELOAD = _https
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health$"]
+X_FRAME_OPTIONS = "DENY"
+
+# --- API -----------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["mrrx.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["mrrx.api.permissions.HasRequiredScopes"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_THROTTLE_CLASSES": [],
+    "EXCEPTION_HANDLER": "mrrx.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "MRRX API",
+    "DESCRIPTION": (
+        "Cancellation sessions, their outcomes and signed results. Every error has the "
+        'envelope {"error": {"code", "message", "details"}}.'
+    ),
+    "VERSION": VERSION,
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "PREPROCESSING_HOOKS": ["mrrx.api.schema.only_canonical_paths"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "ApiKey": {"type": "http", "scheme": "bearer", "bearerFormat": "mrrx_live_/mrrx_test_"}
+        }
+    },
+    "SECURITY": [{"ApiKey": []}],
+}
+
+# Default limits per endpoint scope: (requests, window seconds). A workspace may override
+# any of them in its rate_limit_overrides.
+RATE_LIMITS: dict[str, tuple[int, int]] = {
+    "sessions.create": (100, 3600),
+    "sessions.read": (1000, 3600),
+    "workspace.read": (1000, 3600),
+    "flow.action": (10, 60),
+    "health": (600, 60),
+    "results.verify": (600, 60),
+}
+RATE_LIMIT_BACKEND = env("RATE_LIMIT_BACKEND", default="redis" if REDIS_URL else "database")
+IDEMPOTENCY_TTL = timedelta(hours=24)
+# A request that died mid-way must not lock its key for a day.
+IDEMPOTENCY_LOCK_TIMEOUT = timedelta(minutes=5)
+
+# --- Stripe --------------------------------------------------------------------------------
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="http://127.0.0.1:12111" if EMBEDDED else "")
+STRIPE_CONNECT_BASE = env("STRIPE_CONNECT_BASE", default=STRIPE_API_BASE)
+
+# --- Logging -------------------------------------------------------------------------------
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from .api.errors import api_not_found
+
+handler400 = "mrrx.api.errors.handler400"
+handler403 = "mrrx.api.errors.handler403"
+handler404 = "mrrx.api.errors.handler404"
+handler500 = "mrrx.api.errors.handler500"
+
+urlpatterns = [
+    path("api/v1/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/v1/", include(("mrrx.api_urls", "api"), namespace="v1")),
+    path("v1/", include(("mrrx.api_urls", "api"), namespace="v1-alias")),
+    # Anything else under the API prefixes answers in the envelope, in DEBUG too.
+    re_path(r"^(api|v1)/", api_not_found),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,136 @@
+"""Workspaces, members and API keys in admin. A new key's secret is shown once, on the
+page that answers its creation, and is stored nowhere."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from .models import ALL_SCOPES, ApiKey, Membership, Tenant
+from .services import apikey_issue, apikey_revoke, tenant_create
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "id", "created_at"]
+    search_fields = ["name", "slug", "id"]
+    readonly_fields = ["id", "created_at"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+    fieldsets = [
+        (None, {"fields": ["id", "name", "slug", "created_at"]}),
+        ("Branding", {"fields": ["brand_color", "logo", "support_email"]}),
+        ("Return URLs", {"fields": ["return_url_allowlist", "default_return_url"]}),
+        ("Limits", {"fields": ["rate_limit_overrides"]}),
+    ]
+
+    def save_model(self, request: HttpRequest, obj: Tenant, form, change: bool) -> None:  # type: ignore[no-untyped-def]
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        fields = {f: form.cleaned_data[f] for f in form.cleaned_data if f not in ("name", "slug")}
+        created = tenant_create(name=obj.name, slug=obj.slug, **fields)
+        obj.pk, obj._state.adding, obj._state.db = created.pk, False, created._state.db
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "tenant", "role", "created_at"]
+    list_filter = ["role"]
+    search_fields = ["user__email", "user__username", "tenant__name"]
+    autocomplete_fields = ["user", "tenant"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["prefix", "name", "tenant", "livemode", "status", "last_used_at", "expires_at"]
+    list_filter = ["livemode"]
+    search_fields = ["prefix", "name", "tenant__name"]
+    actions = ["revoke_keys"]
+    autocomplete_fields = ["tenant"]
+
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+        if obj is None:
+            return ["tenant", "name", "livemode", "scopes", "expires_at"]
+        return [
+            "prefix",
+            "tenant",
+            "name",
+            "livemode",
+            "scopes",
+            "expires_at",
+            "revoked_at",
+            "last_used_at",
+            "created_at",
+            "created_by",
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+        if obj is None:
+            return []
+        return ["prefix", "tenant", "livemode", "scopes", "revoked_at", "last_used_at",
+                "created_at", "created_by"]  # fmt: skip
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict:
+        return {"scopes": list(ALL_SCOPES), "livemode": False}
+
+    @admin.display(description="status")
+    def status(self, obj: ApiKey) -> str:
+        if obj.revoked_at:
+            return "revoked"
+        if obj.is_expired:
+            return "expired"
+        return "active"
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:  # type: ignore[no-untyped-def]
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        key, plaintext = apikey_issue(
+            tenant=obj.tenant,
+            livemode=obj.livemode,
+            scopes=obj.scopes or ALL_SCOPES,
+            name=obj.name,
+            expires_at=obj.expires_at,
+            created_by=request.user,
+        )
+        obj.pk, obj._state.adding, obj._state.db = key.pk, False, key._state.db
+        # Held on the request only, for the answer to this POST.
+        request._new_api_key_plaintext = plaintext  # type: ignore[attr-defined]
+
+    def response_add(
+        self, request: HttpRequest, obj: ApiKey, post_url_continue=None
+    ) -> HttpResponse:  # type: ignore[no-untyped-def]
+        plaintext = getattr(request, "_new_api_key_plaintext", None)
+        if plaintext is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "api_key": obj,
+            "plaintext": plaintext,
+            "title": "Copy your new API key",
+        }
+        response = TemplateResponse(request, "admin/tenants/apikey/created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="Revoke selected keys")
+    def revoke_keys(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
+        count = 0
+        for key in queryset.filter(revoked_at__isnull=True):
+            apikey_revoke(api_key=key)
+            count += 1
+        self.message_user(request, f"Revoked {count} key(s) at {timezone.now():%H:%M:%S} UTC.",
+                          messages.SUCCESS)  # fmt: skip
+
+    def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
+        return False  # revoke instead, so the key's history stays

@@ -1,0 +1,28 @@
+"""Test settings: the product's settings with fixed, test-only secrets.
+
+Production secrets have no default; tests run with a configured database too, so they
+supply their own here. Everything else is exactly what the product runs with.
+"""
+
+from __future__ import annotations
+
+import os
+
+_TEST_SECRETS = {
+    "SECRET_KEY": "test-secret-key-not-for-production-0123456789abcdefghijklmnop",
+    "API_KEY_HMAC_SECRET": "test-api-key-hmac-secret-0123456789abcdef",
+    "SESSION_TOKEN_KEYS": "t1:test-session-token-key-0123456789abcdefghijklmnop",
+    "ENCRYPTION_KEYS": "dGVzdC1lbmNyeXB0aW9uLWtleS0wMTIzNDU2Nzg5YWI=",
+}
+for _name, _value in _TEST_SECRETS.items():
+    os.environ.setdefault(_name, _value)
+
+from mrrx.settings import *  # noqa: E402, F403
+from mrrx.settings import DATABASES, VAR_DIR  # noqa: E402
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory, so that worker processes started by tests share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
