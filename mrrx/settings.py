@@ -54,9 +54,10 @@ SECRET_KEY = _secret("SECRET_KEY", nbytes=50)
 # Keyed hash for API keys: a stolen database alone does not let anyone test guesses.
 API_KEY_HMAC_SECRET = _secret("API_KEY_HMAC_SECRET")
 # Session/result tokens: "kid:secret" pairs, the first signs, all verify (rotation).
+_token_keys = os.environ.get("SESSION_TOKEN_KEYS") or f"k1:{_secret('SESSION_TOKEN_KEY')}"
 SESSION_TOKEN_KEYS: list[tuple[str, str]] = [
-    tuple(item.split(":", 1))  # type: ignore[misc]
-    for item in env.list("SESSION_TOKEN_KEYS", default=[f"k1:{_secret('SESSION_TOKEN_KEY')}"])
+    tuple(item.strip().split(":", 1))  # type: ignore[misc]
+    for item in _token_keys.split(",")
 ]
 if any(len(secret.encode()) < 32 for _, secret in SESSION_TOKEN_KEYS):
     raise ImproperlyConfigured("Every SESSION_TOKEN_KEYS secret needs at least 256 bits.")
