@@ -76,7 +76,8 @@ if not ENCRYPTION_KEYS:
     ]
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
-PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://localhost:8000").rstrip("/")
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default=f"http://localhost:{env('PORT', default='8000')}")
+PUBLIC_BASE_URL = PUBLIC_BASE_URL.rstrip("/")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL])
 
 # --- Applications --------------------------------------------------------------------------
@@ -276,17 +277,13 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "PREPROCESSING_HOOKS": ["mrrx.api.schema.only_canonical_paths"],
     "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "ApiKey": {"type": "http", "scheme": "bearer", "bearerFormat": "mrrx_live_/mrrx_test_"}
-        }
-    },
-    "SECURITY": [{"ApiKey": []}],
 }
 
 # Default limits per endpoint scope: (requests, window seconds). A workspace may override
@@ -305,7 +302,8 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 IDEMPOTENCY_LOCK_TIMEOUT = timedelta(minutes=5)
 
 # --- Stripe --------------------------------------------------------------------------------
-STRIPE_API_BASE = env("STRIPE_API_BASE", default="http://127.0.0.1:12111" if EMBEDDED else "")
+_emulator = f"http://127.0.0.1:{env('STRIPE_EMULATOR_PORT', default='12111')}"
+STRIPE_API_BASE = env("STRIPE_API_BASE", default=_emulator if EMBEDDED else "")
 STRIPE_CONNECT_BASE = env("STRIPE_CONNECT_BASE", default=STRIPE_API_BASE)
 
 # --- Logging -------------------------------------------------------------------------------

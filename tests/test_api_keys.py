@@ -9,7 +9,7 @@ from django.utils import timezone
 from tenants.models import ApiKey
 from tenants.services import apikey_revoke
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.smoke]
 
 
 def _all_text_in_database() -> str:

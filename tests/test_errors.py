@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.api_test_urls")]
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.api_test_urls"), pytest.mark.smoke]
 
 
 def _error(response):  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from mrrx.api.idempotency import idempotency_prune
 from mrrx.models import IdempotencyRecord
 from tenants.models import ApiKey
 
-pytestmark = pytest.mark.urls("tests.api_test_urls")
+pytestmark = [pytest.mark.urls("tests.api_test_urls"), pytest.mark.smoke]
 
 
 def _things(tenant, name):  # type: ignore[no-untyped-def]
