@@ -1,0 +1,674 @@
+"""Subscriptions and subscription items: create, update, cancel, list, and clock transitions.
+
+The current API keeps `current_period_start/end` on each subscription item; a stored
+subscription holds its items inline and `render.subscription` shapes them for output.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from . import search
+from .catalog import RETRIEVE, search_records
+from .core import Call, clean_metadata, diff, merge_metadata, newest_first, paginate
+from .errors import StripeError, exclusive, invalid, missing, param_missing
+from .params import (
+    CLEAR,
+    EXPAND,
+    LIST_PARAMS,
+    Arr,
+    Bool,
+    Enum,
+    Int,
+    Metadata,
+    Obj,
+    Str,
+    Text,
+    Timestamp,
+    validate,
+)
+from .render import coupon_valid, expand, require_record, subscription_item
+from .state import Namespace
+from .util import add_interval, new_id, period_containing
+
+FEEDBACK = (
+    "customer_service",
+    "low_quality",
+    "missing_features",
+    "other",
+    "switched_service",
+    "too_complex",
+    "too_expensive",
+    "unused",
+)
+STATUSES = (
+    "active",
+    "all",
+    "canceled",
+    "ended",
+    "incomplete",
+    "incomplete_expired",
+    "past_due",
+    "paused",
+    "trialing",
+    "unpaid",
+)
+PRORATION = Enum("always_invoice", "create_prorations", "none")
+DISCOUNTS = Arr(Obj({"coupon": Str(), "discount": Str()}), clearable=True, max_items=20)
+CANCELLATION_DETAILS = Obj(
+    {"comment": Text(5000), "feedback": Enum(*FEEDBACK, clearable=True)}, clearable=True
+)
+
+CREATE = {
+    "customer": Str(),
+    "items": Arr(Obj({"price": Str(), "quantity": Int(0), "metadata": Metadata()}), max_items=20),
+    "trial_end": Timestamp(allow_now=True),
+    "trial_period_days": Int(0, 730),
+    "metadata": Metadata(),
+    "discounts": DISCOUNTS,
+    "cancel_at_period_end": Bool(),
+    "cancel_at": Timestamp(),
+    "description": Text(500),
+    "proration_behavior": PRORATION,
+    "expand": EXPAND,
+}
+UPDATE = {
+    "items": Arr(
+        Obj(
+            {
+                "id": Str(),
+                "price": Str(),
+                "quantity": Int(0),
+                "metadata": Metadata(),
+                "deleted": Bool(),
+                "clear_usage": Bool(),
+            }
+        ),
+        max_items=20,
+    ),
+    "pause_collection": Obj(
+        {
+            "behavior": Enum("keep_as_draft", "mark_uncollectible", "void"),
+            "resumes_at": Timestamp(),
+        },
+        clearable=True,
+    ),
+    "discounts": DISCOUNTS,
+    "proration_behavior": PRORATION,
+    "proration_date": Timestamp(),
+    "trial_end": Timestamp(allow_now=True),
+    "cancel_at_period_end": Bool(),
+    "cancel_at": Timestamp(clearable=True),
+    "cancellation_details": CANCELLATION_DETAILS,
+    "metadata": Metadata(),
+    "description": Text(500),
+    "expand": EXPAND,
+}
+CANCEL = {
+    "cancellation_details": CANCELLATION_DETAILS,
+    "prorate": Bool(),
+    "invoice_now": Bool(),
+    "expand": EXPAND,
+}
+LIST = {**LIST_PARAMS, "customer": Str(), "price": Str(), "status": Enum(*STATUSES)}
+ITEM_LIST = {**LIST_PARAMS, "subscription": Str()}
+
+# Stripe sends customer.subscription.trial_will_end three days before a trial ends.
+TRIAL_WILL_END_NOTICE = 3 * 86400
+
+
+def _future(value: int, now: int, param: str) -> int:
+    if value <= now:
+        raise invalid("Invalid timestamp: must be an integer Unix timestamp in the future.", param)
+    return value
+
+
+def _recurring_price(call: Call, price_id: str, param: str) -> dict[str, Any]:
+    price = require_record(call.ns, "prices", price_id, param)
+    if not price.get("recurring"):
+        raise invalid(
+            "The price specified is set to `type=one_time` but this field only accepts prices "
+            "with `type=recurring`.",
+            param,
+        )
+    if not price["active"]:
+        raise invalid(
+            "The price specified is inactive. This field only accepts active prices.", param
+        )
+    return price
+
+
+def _interval(price: dict[str, Any]) -> tuple[str, int]:
+    return price["recurring"]["interval"], price["recurring"]["interval_count"]
+
+
+def _period_end(rec: dict[str, Any]) -> int:
+    return max(item["current_period_end"] for item in rec["items"])
+
+
+def _set_periods(call: Call, rec: dict[str, Any], start: int, trial_end: int | None) -> None:
+    """Start a new period for every item at `start` (ending at the trial end if any)."""
+    for item in rec["items"]:
+        interval, count = _interval(call.ns.tables["prices"][item["price"]])
+        item["current_period_start"] = start
+        item["current_period_end"] = trial_end or add_interval(start, interval, count, 1)
+
+
+def _resolve_discounts(
+    call: Call, rec: dict[str, Any], entries: list[dict[str, Any]]
+) -> list[tuple[str, dict[str, Any] | None]]:
+    """Validate `discounts[n]` without side effects: (coupon id or discount id, existing)."""
+    resolved: list[tuple[str, dict[str, Any] | None]] = []
+    for i, entry in enumerate(entries):
+        if "coupon" in entry and "discount" in entry:
+            raise exclusive(f"discounts[{i}][coupon]", f"discounts[{i}][discount]")
+        if "discount" in entry:
+            existing = call.ns.get("discounts", entry["discount"])
+            if existing is None or existing.get("subscription") not in (None, rec.get("id")):
+                raise missing("discounts", entry["discount"], f"discounts[{i}][discount]")
+            resolved.append((existing["coupon"], existing))
+            continue
+        if "coupon" not in entry:
+            raise param_missing(f"discounts[{i}][coupon]")
+        param = f"discounts[{i}][coupon]"
+        coupon = require_record(call.ns, "coupons", entry["coupon"], param)
+        if not coupon_valid(coupon):
+            raise invalid(f"Coupon expired: {coupon['id']}", param)
+        # Re-sending a coupon that is already applied keeps that discount (no re-redemption).
+        current = next(
+            (
+                call.ns.tables["discounts"][d]
+                for d in rec.get("discounts", [])
+                if call.ns.tables["discounts"][d]["coupon"] == coupon["id"]
+            ),
+            None,
+        )
+        resolved.append((coupon["id"], current))
+    return resolved
+
+
+def _apply_discounts(
+    call: Call, rec: dict[str, Any], resolved: list[tuple[str, dict[str, Any] | None]]
+) -> None:
+    ids = []
+    for coupon_id, existing in resolved:
+        if existing is not None:
+            ids.append(existing["id"])
+            continue
+        coupon = call.ns.tables["coupons"][coupon_id]
+        end = None
+        if coupon["duration"] == "repeating":
+            end = add_interval(call.now, "month", coupon["duration_in_months"], 1)
+        disc = {
+            "id": new_id("di", 24),
+            "coupon": coupon_id,
+            "customer": rec["customer"],
+            "subscription": rec["id"],
+            "start": call.now,
+            "end": end,
+        }
+        coupon["times_redeemed"] = coupon.get("times_redeemed", 0) + 1
+        call.ns.tables["discounts"][disc["id"]] = disc
+        ids.append(disc["id"])
+    rec["discounts"] = ids
+
+
+def _schedule_cancel(call: Call, rec: dict[str, Any], p: dict[str, Any]) -> None:
+    if p.get("cancel_at_period_end") and p.get("cancel_at") not in (None, CLEAR):
+        raise exclusive("cancel_at", "cancel_at_period_end")
+    details = rec["cancellation_details"]
+    if p.get("cancel_at_period_end"):
+        rec["cancel_at_period_end"] = True
+        # Current API: cancel_at_period_end also sets cancel_at to the period end, and
+        # canceled_at records when the cancellation was requested.
+        rec["cancel_at"] = _period_end(rec)
+        rec["canceled_at"] = call.now
+        details["reason"] = "cancellation_requested"
+    elif "cancel_at" in p and p["cancel_at"] is not CLEAR:
+        rec["cancel_at"] = _future(p["cancel_at"], call.now, "cancel_at")
+        rec["cancel_at_period_end"] = False
+        rec["canceled_at"] = call.now
+        details["reason"] = "cancellation_requested"
+    elif p.get("cancel_at_period_end") is False or p.get("cancel_at") is CLEAR:
+        rec["cancel_at_period_end"] = False
+        rec["cancel_at"] = None
+        rec["canceled_at"] = None
+        details["reason"] = None
+
+
+def _apply_details(rec: dict[str, Any], details: Any) -> None:
+    current = rec["cancellation_details"]
+    if details is CLEAR:
+        current["comment"] = current["feedback"] = None
+        return
+    for key in ("comment", "feedback"):
+        if key in details:
+            current[key] = None if details[key] is CLEAR else details[key]
+
+
+def create_subscription(call: Call) -> dict[str, Any]:
+    p = validate(call.params, CREATE)
+    if "customer" not in p:
+        raise param_missing("customer")
+    customer = require_record(call.ns, "customers", p["customer"], "customer")
+    if not p.get("items"):
+        raise param_missing("items")
+    prices = []
+    for i, item in enumerate(p["items"]):
+        if "price" not in item:
+            raise param_missing(f"items[{i}][price]")
+        prices.append(_recurring_price(call, item["price"], f"items[{i}][price]"))
+    currencies = {price["currency"] for price in prices}
+    if len(currencies) > 1:
+        raise invalid(
+            "All prices on a subscription must have the same `currency`.", "items[1][price]"
+        )
+    if len({_interval(price) for price in prices}) > 1:
+        raise invalid(
+            "Currency and interval fields must match across all prices on a subscription.",
+            "items",
+        )
+    if "trial_end" in p and "trial_period_days" in p:
+        raise exclusive("trial_end", "trial_period_days")
+    now = call.now
+    trial_end = None
+    if isinstance(p.get("trial_end"), int):
+        trial_end = _future(p["trial_end"], now, "trial_end")
+    elif p.get("trial_period_days"):
+        trial_end = now + p["trial_period_days"] * 86400
+    sub_id = new_id("sub", 24)
+    rec: dict[str, Any] = {
+        "id": sub_id,
+        "created": now,
+        "start_date": now,
+        "customer": customer["id"],
+        "currency": prices[0]["currency"],
+        "status": "trialing" if trial_end else "active",
+        "trial_start": now if trial_end else None,
+        "trial_end": trial_end,
+        "billing_cycle_anchor": trial_end or now,
+        "description": None if p.get("description") in (None, CLEAR) else p["description"],
+        "metadata": clean_metadata(p.get("metadata")),
+        "discounts": [],
+        "pause_collection": None,
+        "cancel_at": None,
+        "cancel_at_period_end": False,
+        "canceled_at": None,
+        "ended_at": None,
+        "cancellation_details": {"comment": None, "feedback": None, "reason": None},
+        "items": [
+            {
+                "id": new_id("si", 14),
+                "created": now,
+                "price": price["id"],
+                "quantity": item.get("quantity", 1),
+                "metadata": clean_metadata(item.get("metadata")),
+            }
+            for item, price in zip(p["items"], prices, strict=True)
+        ],
+    }
+    if "proration_behavior" in p:
+        rec["_proration_behavior"] = p["proration_behavior"]
+    _set_periods(call, rec, now, trial_end)
+    resolved = _resolve_discounts(call, rec, p["discounts"]) if p.get("discounts") else []
+    _schedule_cancel(call, rec, p)
+    _apply_discounts(call, rec, resolved)
+    call.ns.tables["subscriptions"][sub_id] = rec
+    for item in rec["items"]:
+        call.ns.item_index[item["id"]] = sub_id
+    call.emit("customer.subscription.created", call.render("subscriptions", rec))
+    return call.render("subscriptions", rec, p.get("expand", ()))
+
+
+def retrieve_subscription(call: Call, obj_id: str) -> dict[str, Any]:
+    p = validate(call.params, RETRIEVE)
+    rec = require_record(call.ns, "subscriptions", obj_id)
+    return call.render("subscriptions", rec, p.get("expand", ()))
+
+
+def _apply_items(call: Call, rec: dict[str, Any], entries: list[dict[str, Any]]) -> bool:
+    """Validate every `items[n]` first, then apply; returns whether prices/quantities moved."""
+    by_id = {item["id"]: item for item in rec["items"]}
+    plan: list[tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]] = []
+    for i, entry in enumerate(entries):
+        item = None
+        if "id" in entry:
+            item = by_id.get(entry["id"])
+            if item is None:
+                raise missing("subscription_items", entry["id"], f"items[{i}][id]")
+        elif "price" not in entry:
+            raise param_missing(f"items[{i}][price]")
+        price = None
+        if "price" in entry:
+            price = _recurring_price(call, entry["price"], f"items[{i}][price]")
+            if price["currency"] != rec["currency"]:
+                raise invalid(
+                    "All prices on a subscription must have the same `currency`.",
+                    f"items[{i}][price]",
+                )
+        plan.append((entry, item, price))
+    removed = {item["id"] for entry, item, _ in plan if item is not None and entry.get("deleted")}
+    added = sum(1 for _, item, _ in plan if item is None)
+    if len(rec["items"]) - len(removed) + added < 1:
+        raise invalid("A subscription must have at least one active price.", "items")
+    swaps = {item["id"]: price for _, item, price in plan if item is not None and price}
+    intervals = {_interval(price) for _, item, price in plan if item is None and price}
+    for item in rec["items"]:
+        if item["id"] not in removed:
+            intervals.add(
+                _interval(swaps.get(item["id"]) or call.ns.tables["prices"][item["price"]])
+            )
+    if len(intervals) > 1:
+        raise invalid(
+            "Currency and interval fields must match across all prices on a subscription.",
+            "items",
+        )
+
+    changed = False
+    start, end = rec["items"][0]["current_period_start"], _period_end(rec)
+    old_interval = _interval(call.ns.tables["prices"][rec["items"][0]["price"]])
+    for entry, item, price in plan:
+        if item is not None and entry.get("deleted"):
+            rec["items"].remove(item)
+            changed = True
+            continue
+        if item is None:
+            item = {
+                "id": new_id("si", 14),
+                "created": call.now,
+                "price": price["id"],  # type: ignore[index]
+                "quantity": 1,
+                "metadata": {},
+                "current_period_start": start,
+                "current_period_end": end,
+            }
+            rec["items"].append(item)
+            changed = True
+        elif price is not None and price["id"] != item["price"]:
+            # A price swap keeps the item (and its id); only the price changes.
+            item["price"] = price["id"]
+            changed = True
+        if "quantity" in entry and entry["quantity"] != item["quantity"]:
+            item["quantity"] = entry["quantity"]
+            changed = True
+        if "metadata" in entry:
+            item["metadata"] = merge_metadata(item.get("metadata", {}), entry["metadata"])
+    new_interval = _interval(call.ns.tables["prices"][rec["items"][0]["price"]])
+    if changed and new_interval != old_interval and rec["status"] == "active":
+        # Changing the billing interval resets the billing cycle to now, as on Stripe.
+        rec["billing_cycle_anchor"] = call.now
+        _set_periods(call, rec, call.now, None)
+    return changed
+
+
+def _apply_trial_end(call: Call, rec: dict[str, Any], value: int | str) -> None:
+    now = call.now
+    if value == "now":
+        if rec["status"] == "trialing":
+            rec["status"] = "active"
+            rec["trial_end"] = now
+            rec["billing_cycle_anchor"] = now
+            _set_periods(call, rec, now, None)
+        return
+    trial_end = _future(int(value), now, "trial_end")
+    if rec["status"] != "trialing":
+        rec["trial_start"] = now
+        rec["status"] = "trialing"
+        for item in rec["items"]:
+            item["current_period_start"] = now
+    rec["trial_end"] = trial_end
+    rec["billing_cycle_anchor"] = trial_end
+    rec.pop("_trial_will_end_sent", None)
+    for item in rec["items"]:
+        item["current_period_end"] = trial_end
+
+
+def update_subscription(call: Call, obj_id: str) -> dict[str, Any]:
+    rec = require_record(call.ns, "subscriptions", obj_id)
+    p = validate(call.params, UPDATE)
+    if rec["status"] == "canceled" and set(p) - {"metadata", "cancellation_details", "expand"}:
+        raise StripeError(
+            400,
+            "A canceled subscription can only update its cancellation_details and metadata.",
+            replayable=True,
+        )
+    # Validate references before touching anything, so a bad request changes nothing.
+    resolved = None
+    if "discounts" in p and p["discounts"] is not CLEAR:
+        resolved = _resolve_discounts(call, rec, p["discounts"])
+    if "pause_collection" in p and p["pause_collection"] is not CLEAR:
+        pause = p["pause_collection"]
+        if "behavior" not in pause:
+            raise param_missing("pause_collection[behavior]")
+        if "resumes_at" in pause:
+            _future(pause["resumes_at"], call.now, "pause_collection[resumes_at]")
+    if isinstance(p.get("trial_end"), int):
+        _future(p["trial_end"], call.now, "trial_end")
+    if isinstance(p.get("cancel_at"), int):
+        _future(p["cancel_at"], call.now, "cancel_at")
+    if p.get("cancel_at_period_end") and p.get("cancel_at") not in (None, CLEAR):
+        raise exclusive("cancel_at", "cancel_at_period_end")
+
+    work = copy.deepcopy(rec)
+    before = call.render("subscriptions", rec)
+    items_changed = False
+    if p.get("items"):
+        items_changed = _apply_items(call, work, p["items"])
+    if "trial_end" in p:
+        _apply_trial_end(call, work, p["trial_end"])
+    if items_changed or "proration_behavior" in p:
+        # No invoices are emulated; the proration choice is recorded for inspection
+        # through /_emulator/state and the request log.
+        work["_proration_behavior"] = p.get("proration_behavior", "create_prorations")
+        if "proration_date" in p:
+            work["_proration_date"] = p["proration_date"]
+    if "pause_collection" in p:
+        pause = p["pause_collection"]
+        work["pause_collection"] = (
+            None
+            if pause is CLEAR
+            else {"behavior": pause["behavior"], "resumes_at": pause.get("resumes_at")}
+        )
+    _schedule_cancel(call, work, p)
+    if work["cancel_at_period_end"]:
+        # The period may have moved (trial change, interval change): follow its end.
+        work["cancel_at"] = _period_end(work)
+    if "cancellation_details" in p:
+        _apply_details(work, p["cancellation_details"])
+    if "metadata" in p:
+        work["metadata"] = merge_metadata(work.get("metadata", {}), p["metadata"])
+    if "description" in p:
+        work["description"] = None if p["description"] is CLEAR else p["description"]
+    if "discounts" in p:
+        if p["discounts"] is CLEAR:
+            work["discounts"] = []
+        else:
+            _apply_discounts(call, work, resolved or [])
+    call.ns.tables["subscriptions"][obj_id] = work
+    for item in rec["items"]:
+        call.ns.item_index.pop(item["id"], None)
+    for item in work["items"]:
+        call.ns.item_index[item["id"]] = obj_id
+    after = call.render("subscriptions", work)
+    previous = diff(before, after)
+    if previous:
+        call.emit("customer.subscription.updated", after, previous)
+    return call.render("subscriptions", work, p.get("expand", ()))
+
+
+def cancel_record(
+    call: Call, rec: dict[str, Any], p: dict[str, Any], at: int | None = None
+) -> None:
+    """End `rec` now (or at `at` for clock-driven ends) and emit the deleted event."""
+    when = call.now if at is None else at
+    rec["status"] = "canceled"
+    rec["ended_at"] = when
+    if at is None or rec.get("canceled_at") is None:
+        rec["canceled_at"] = when
+    rec["cancellation_details"]["reason"] = "cancellation_requested"
+    if "cancellation_details" in p:
+        _apply_details(rec, p["cancellation_details"])
+    options = {k: p[k] for k in ("prorate", "invoice_now") if k in p}
+    if options:
+        rec["_cancel_options"] = options
+    call.emit("customer.subscription.deleted", call.render("subscriptions", rec))
+
+
+def cancel_subscription(call: Call, obj_id: str) -> dict[str, Any]:
+    p = validate(call.params, CANCEL)
+    rec = require_record(call.ns, "subscriptions", obj_id)
+    if rec["status"] == "canceled":
+        # Stripe answers a cancel of an already-canceled subscription as not found.
+        raise missing("subscriptions", obj_id)
+    cancel_record(call, rec, p)
+    return call.render("subscriptions", rec, p.get("expand", ()))
+
+
+def list_subscriptions(call: Call) -> dict[str, Any]:
+    p = validate(call.params, LIST)
+    records = newest_first(call.ns, "subscriptions")
+    status = p.get("status")
+    if status is None:
+        # By default Stripe lists subscriptions that have not been canceled.
+        records = [r for r in records if r["status"] not in ("canceled", "incomplete_expired")]
+    elif status in ("canceled", "ended"):
+        records = [r for r in records if r["status"] == "canceled"]
+    elif status != "all":
+        records = [r for r in records if r["status"] == status]
+    if "customer" in p:
+        records = [r for r in records if r["customer"] == p["customer"]]
+    if "price" in p:
+        records = [r for r in records if any(i["price"] == p["price"] for i in r["items"])]
+    return paginate(call, "subscriptions", records, p, "/v1/subscriptions")
+
+
+SUBSCRIPTION_SEARCH_FIELDS = {
+    "status": search.field("status"),
+    "created": search.field("created"),
+    "canceled_at": search.field("canceled_at"),
+    "metadata": search.metadata,
+}
+
+
+def search_subscriptions(call: Call) -> dict[str, Any]:
+    return search_records(
+        call, "subscriptions", SUBSCRIPTION_SEARCH_FIELDS, "/v1/subscriptions/search"
+    )
+
+
+# --- subscription items ----------------------------------------------------------------
+
+
+def _item_view(call: Call, sub: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    return subscription_item(call.ns, item, sub["id"])
+
+
+def retrieve_subscription_item(call: Call, obj_id: str) -> dict[str, Any]:
+    p = validate(call.params, RETRIEVE)
+    sub_id = call.ns.item_index.get(obj_id)
+    sub = call.ns.get("subscriptions", sub_id) if sub_id else None
+    item = next((i for i in sub["items"] if i["id"] == obj_id), None) if sub else None
+    if sub is None or item is None:
+        raise missing("subscription_items", obj_id)
+    obj = _item_view(call, sub, item)
+    if p.get("expand"):
+        expand(call.ns, obj, p["expand"])
+    return obj
+
+
+def list_subscription_items(call: Call) -> dict[str, Any]:
+    p = validate(call.params, ITEM_LIST)
+    if "subscription" not in p:
+        raise param_missing("subscription")
+    sub = require_record(call.ns, "subscriptions", p["subscription"], "subscription")
+    records = list(sub["items"])
+    result = {
+        "object": "list",
+        "data": [_item_view(call, sub, i) for i in records[: p.get("limit", 10)]],
+        "has_more": len(records) > p.get("limit", 10),
+        "url": "/v1/subscription_items",
+    }
+    if p.get("expand"):
+        expand(call.ns, result, p["expand"])
+    return result
+
+
+# --- clock transitions -----------------------------------------------------------------
+
+
+def _next_transition(ns: Namespace, rec: dict[str, Any], until: int) -> tuple[int, str] | None:
+    """The earliest pending transition of `rec` at or before `until` (ties: cancel first)."""
+    if rec["status"] == "canceled":
+        return None
+    candidates: list[tuple[int, int, str]] = []
+    if rec.get("cancel_at") is not None:
+        candidates.append((rec["cancel_at"], 0, "cancel"))
+    if rec["status"] == "trialing" and rec.get("trial_end") is not None:
+        if not rec.get("_trial_will_end_sent"):
+            notice = rec["trial_end"] - TRIAL_WILL_END_NOTICE
+            if notice > rec.get("trial_start", 0):
+                candidates.append((notice, 3, "trial_will_end"))
+        candidates.append((rec["trial_end"], 1, "trial_end"))
+    elif rec["status"] == "active":
+        candidates.append((_period_end(rec), 2, "renew"))
+    pause = rec.get("pause_collection")
+    if pause and pause.get("resumes_at") is not None:
+        candidates.append((pause["resumes_at"], 4, "resume"))
+    for disc_id in rec.get("discounts", []):
+        disc_end = ns.tables["discounts"][disc_id].get("end")
+        if disc_end is not None:
+            candidates.append((disc_end, 5, "discount_end"))
+    due = [c for c in candidates if c[0] <= until]
+    if not due:
+        return None
+    at, _, kind = min(due)
+    return at, kind
+
+
+def advance(call: Call, until: int) -> int:
+    """Apply every transition due by `until` in `call.ns`; returns how many happened."""
+    ns: Namespace = call.ns
+    count = 0
+    for sub_id in list(ns.tables["subscriptions"]):
+        # Guard against runaway loops (e.g. a daily price advanced by decades).
+        for _ in range(10000):
+            rec = ns.tables["subscriptions"][sub_id]
+            step = _next_transition(ns, rec, until)
+            if step is None:
+                break
+            at, kind = step
+            _transition(call, rec, at, kind)
+            count += 1
+    return count
+
+
+def _transition(call: Call, rec: dict[str, Any], at: int, kind: str) -> None:
+    call.now = at
+    if kind == "cancel":
+        cancel_record(call, rec, {}, at=at)
+        return
+    if kind == "trial_will_end":
+        rec["_trial_will_end_sent"] = True
+        call.emit("customer.subscription.trial_will_end", call.render("subscriptions", rec))
+        return
+    before = call.render("subscriptions", rec)
+    if kind == "trial_end":
+        rec["status"] = "active"
+        rec["billing_cycle_anchor"] = at
+        _set_periods(call, rec, at, None)
+    elif kind == "renew":
+        for item in rec["items"]:
+            interval, count = _interval(call.ns.tables["prices"][item["price"]])
+            start, end = period_containing(rec["billing_cycle_anchor"], interval, count, at)
+            item["current_period_start"], item["current_period_end"] = start, end
+    elif kind == "resume":
+        rec["pause_collection"] = None
+    elif kind == "discount_end":
+        rec["discounts"] = [
+            d
+            for d in rec["discounts"]
+            if (call.ns.tables["discounts"][d].get("end") or at + 1) > at
+        ]
+    after = call.render("subscriptions", rec)
+    call.emit("customer.subscription.updated", after, diff(before, after))
