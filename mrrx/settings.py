@@ -316,3 +316,36 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- billing -------------------------------------------------------------------------------
+# Stripe platform settings (all from the environment; empty disables what needs them):
+# - STRIPE_CLIENT_ID / STRIPE_TEST_CLIENT_ID: the Connect platform's OAuth client ids
+#   (ca_..., live and test) for "Connect Stripe" in admin.
+# - STRIPE_PLATFORM_SECRET_KEY / STRIPE_PLATFORM_TEST_SECRET_KEY: the platform's own secret
+#   keys (sk_live_/sk_test_): OAuth token exchange, and every call for an OAuth-connected
+#   workspace (with Stripe-Account).
+# - STRIPE_WEBHOOK_SECRET: the signing secret(s) (whsec_..., comma-separated: the live and
+#   test Connect endpoints, or old and new during a rotation) of the platform endpoint
+#   /api/stripe/webhook. Key-connected workspaces have their own endpoint and secret.
+# The embedded default talks to the emulator, which accepts any well-formed key.
+STRIPE_CLIENT_ID = env("STRIPE_CLIENT_ID", default="")
+STRIPE_TEST_CLIENT_ID = env(
+    "STRIPE_TEST_CLIENT_ID", default=STRIPE_CLIENT_ID or ("ca_mrrx_emulator" if EMBEDDED else "")
+)
+STRIPE_PLATFORM_SECRET_KEY = env("STRIPE_PLATFORM_SECRET_KEY", default="")
+STRIPE_PLATFORM_TEST_SECRET_KEY = env(
+    "STRIPE_PLATFORM_TEST_SECRET_KEY", default="sk_test_mrrx_emulator" if EMBEDDED else ""
+)
+STRIPE_WEBHOOK_SECRET: list[str] = env.list("STRIPE_WEBHOOK_SECRET", default=[])
+# Each Stripe call waits at most this long (connect and read); Celery retries the rest.
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
+# How long a "Connect Stripe" link stays valid.
+STRIPE_OAUTH_STATE_MAX_AGE = timedelta(minutes=15)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "billing-prune-oauth-states": {
+            "task": "billing.tasks.oauth_states_prune",
+            "schedule": timedelta(hours=1),
+        },
+    }
+)
