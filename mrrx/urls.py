@@ -16,7 +16,10 @@ urlpatterns = [
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include(("mrrx.api_urls", "api"), namespace="v1")),
     path("v1/", include(("mrrx.api_urls", "api"), namespace="v1-alias")),
+    # billing: inbound Stripe webhooks (api/stripe/...) and the Connect OAuth callback.
+    path("", include("billing.urls")),
     # Anything else under the API prefixes answers in the envelope, in DEBUG too.
     re_path(r"^(api|v1)/", api_not_found),
     path("admin/", admin.site.urls),
+    path("", include("sessions_app.urls")),
 ]
