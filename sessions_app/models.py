@@ -1,0 +1,148 @@
+"""Cancellation sessions: one subscriber's way through the hosted flow."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from mrrx.ids import PrefixedId
+
+
+class SessionStatus(models.TextChoices):
+    CREATED = "created"
+    VIEWED = "viewed"
+    OFFER_SHOWN = "offer_shown"
+    ACTION_SELECTED = "action_selected"
+    SURVEY_COMPLETED = "survey_completed"
+    EXECUTING = "executing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    ABANDONED = "abandoned"
+
+
+# A session in one of these still holds its subscription: no second one may start.
+ACTIVE_STATUSES = (
+    SessionStatus.CREATED,
+    SessionStatus.VIEWED,
+    SessionStatus.OFFER_SHOWN,
+    SessionStatus.ACTION_SELECTED,
+    SessionStatus.SURVEY_COMPLETED,
+    SessionStatus.EXECUTING,
+)
+# Opened but not finished: what becomes `abandoned` at expiry.
+OPENED_STATUSES = (
+    SessionStatus.VIEWED,
+    SessionStatus.OFFER_SHOWN,
+    SessionStatus.ACTION_SELECTED,
+    SessionStatus.SURVEY_COMPLETED,
+)
+FINAL_STATUSES = (
+    SessionStatus.COMPLETED,
+    SessionStatus.FAILED,
+    SessionStatus.EXPIRED,
+    SessionStatus.ABANDONED,
+)
+
+
+class Action(models.TextChoices):
+    PAUSE = "pause"
+    DISCOUNT = "discount"
+    DOWNGRADE = "downgrade"
+    EXTEND_TRIAL = "extend_trial"
+    CANCEL = "cancel"
+
+
+class Reason(models.TextChoices):
+    TOO_EXPENSIVE = "too_expensive", "Too expensive"
+    NOT_USING_ENOUGH = "not_using_enough", "Not using it enough"
+    MISSING_FEATURES = "missing_features", "Missing features I need"
+    SWITCHING_COMPETITOR = "switching_competitor", "Switching to a competitor"
+    TECHNICAL_ISSUES = "technical_issues", "Technical issues"
+    BUSINESS_CLOSING = "business_closing", "Business closing / project ended"
+    OTHER = "other", "Other"
+
+
+class EndReason(models.TextChoices):
+    TIMED_OUT = "timed_out"
+    SUBSCRIPTION_CANCELED = "subscription_canceled"
+
+
+class Session(models.Model):
+    id = models.CharField(
+        primary_key=True, max_length=40, default=PrefixedId("ses"), editable=False
+    )
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="sessions")
+    livemode = models.BooleanField()
+    status = models.CharField(
+        max_length=20, choices=SessionStatus.choices, default=SessionStatus.CREATED
+    )
+
+    customer_id = models.CharField(max_length=255)
+    subscription_id = models.CharField(max_length=255)
+    # The subscription as Stripe described it when the session began.
+    product_name = models.CharField(max_length=255, blank=True)
+    price_id = models.CharField(max_length=255, blank=True)
+    price_amount = models.BigIntegerField(null=True)
+    price_currency = models.CharField(max_length=3, blank=True)
+    price_interval = models.CharField(max_length=10, blank=True)
+    price_interval_count = models.PositiveSmallIntegerField(default=1)
+    subscription_snapshot = models.JSONField(default=dict)
+
+    return_url = models.URLField(max_length=2000, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    context = models.JSONField(default=dict, blank=True)
+
+    survey_reason = models.CharField(max_length=32, choices=Reason.choices, blank=True)
+    survey_reason_other = models.CharField(max_length=500, blank=True)
+    survey_feedback = models.TextField(blank=True)
+    # Each offer considered for the chosen reason: shown, or why not.
+    offers_considered = models.JSONField(default=list, blank=True)
+    selected_action = models.CharField(max_length=20, choices=Action.choices, blank=True)
+    action_params = models.JSONField(default=dict, blank=True)
+
+    outcome_action = models.CharField(max_length=20, choices=Action.choices, blank=True)
+    outcome_details = models.JSONField(null=True, blank=True)
+    executed_at = models.DateTimeField(null=True, blank=True)
+    failure = models.JSONField(null=True, blank=True)
+    execution_attempts = models.PositiveSmallIntegerField(default=0)
+    end_reason = models.CharField(max_length=32, choices=EndReason.choices, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    viewed_at = models.DateTimeField(null=True, blank=True)
+    offer_shown_at = models.DateTimeField(null=True, blank=True)
+    action_selected_at = models.DateTimeField(null=True, blank=True)
+    survey_completed_at = models.DateTimeField(null=True, blank=True)
+    executing_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "livemode", "subscription_id"],
+                condition=Q(status__in=ACTIVE_STATUSES),
+                name="one_active_session_per_subscription",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=SessionStatus.values), name="session_status_known"
+            ),
+        ]
+        indexes = [
+            # Listing newest first within a workspace and mode.
+            models.Index(fields=["tenant", "livemode", "-id"], name="session_list_idx"),
+            # The expiry sweep: due sessions by status.
+            models.Index(fields=["status", "expires_at"], name="session_due_idx"),
+            models.Index(fields=["tenant", "livemode", "subscription_id"], name="session_sub_idx"),
+            models.Index(fields=["tenant", "livemode", "customer_id"], name="session_cus_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
