@@ -349,3 +349,17 @@ CELERY_BEAT_SCHEDULE.update(
         },
     }
 )
+
+# --- sessions_app ---
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "sessions-expire": {
+            "task": "sessions_app.tasks.sessions_expire",
+            "schedule": timedelta(minutes=1),
+        },
+        "sessions-requeue-stuck": {
+            "task": "sessions_app.tasks.sessions_requeue_stuck",
+            "schedule": timedelta(minutes=1),
+        },
+    }
+)

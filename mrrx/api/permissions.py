@@ -15,7 +15,8 @@ class HasRequiredScopes(BasePermission):
     """The key must carry every scope the view names in ``required_scopes``."""
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        required = getattr(view, "required_scopes", ())
+        scopes_for = getattr(view, "scopes_for", None)
+        required = scopes_for(request.method) if scopes_for else ()
         granted = getattr(request, "scopes", frozenset())
         missing = [scope for scope in required if scope not in granted]
         if missing:

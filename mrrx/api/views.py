@@ -19,12 +19,21 @@ class ApiView(APIView):
     """One operation of the API.
 
     Subclasses declare ``required_scopes`` and ``rate_limit_scope`` (a key of
-    ``settings.RATE_LIMITS``); the rest comes from here, so that no endpoint builds its
-    own error, limit or replay.
+    ``settings.RATE_LIMITS``), either for every method or as a mapping by method when
+    one path serves several operations; the rest comes from here, so that no endpoint
+    builds its own error, limit or replay.
     """
 
-    required_scopes: tuple[str, ...] = ()
-    rate_limit_scope: str | None = None
+    required_scopes: tuple[str, ...] | dict[str, tuple[str, ...]] = ()
+    rate_limit_scope: str | dict[str, str] | None = None
+
+    def scopes_for(self, method: str) -> tuple[str, ...]:
+        scopes = self.required_scopes
+        return scopes.get(method, ()) if isinstance(scopes, dict) else scopes
+
+    def rate_limit_scope_for(self, method: str) -> str | None:
+        scope = self.rate_limit_scope
+        return scope.get(method) if isinstance(scope, dict) else scope
 
     def rate_limit_subject(self, request: Request) -> str:
         """Who the limit counts: the workspace and mode by default."""
@@ -35,10 +44,11 @@ class ApiView(APIView):
         return tenant.rate_limit_overrides if tenant is not None else {}
 
     def check_throttles(self, request: Request) -> None:
-        if self.rate_limit_scope is None:
+        scope = self.rate_limit_scope_for(request.method)
+        if scope is None:
             return
         result = rate_limit_hit(
-            scope=self.rate_limit_scope,
+            scope=scope,
             subject=self.rate_limit_subject(request),
             overrides=self.rate_limit_overrides(request),
         )
