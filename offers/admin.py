@@ -1,0 +1,127 @@
+"""Flow configurations and their offers in admin. Every write goes through the services,
+so admin checks parameters exactly as the code does."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+
+from .models import FlowConfig, Offer
+from .params import offer_params_clean, reasons_clean
+from .services import (
+    FLOW_CONFIG_EDITABLE,
+    OFFER_EDITABLE,
+    flow_config_update,
+    offer_create,
+    offer_delete,
+    offer_update,
+)
+
+
+class OfferForm(forms.ModelForm):
+    class Meta:
+        model = Offer
+        fields = list(OFFER_EDITABLE)
+        help_texts = {
+            "params": 'pause {"months_options": [1, 2, 3]} · discount {"percent_off": 25, '
+            '"duration_months": 3} or {"amount_off": 500, "currency": "usd", '
+            '"duration_months": 3} or {"coupon_id": "SAVE25", "label": "..."} · downgrade '
+            '{"targets": {"price_pro": {"price_id": "price_basic", "amount": 1900, '
+            '"currency": "usd", "interval": "month", "product_name": "Basic", '
+            '"from_amount": 2900}}} · extend_trial {"days": 14}',
+        }
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        action = cleaned.get("action")
+        if action and "params" not in self.errors:
+            params = cleaned.get("params")
+            try:
+                cleaned["params"] = offer_params_clean(
+                    action=action, params={} if params is None else params
+                )
+            except ValidationError as exc:
+                self.add_error("params", exc)
+        return cleaned
+
+
+class OfferInline(admin.TabularInline):
+    model = Offer
+    form = OfferForm
+    extra = 1
+    fields = list(OFFER_EDITABLE)
+
+
+class FlowConfigForm(forms.ModelForm):
+    class Meta:
+        model = FlowConfig
+        fields = list(FLOW_CONFIG_EDITABLE)
+
+    def clean_reasons(self) -> list[str]:
+        return reasons_clean(self.cleaned_data.get("reasons"))
+
+
+@admin.register(FlowConfig)
+class FlowConfigAdmin(admin.ModelAdmin):
+    form = FlowConfigForm
+    inlines = [OfferInline]
+    list_display = ["tenant", "mode", "cancel_timing", "offer_count", "updated_at"]
+    list_filter = ["livemode"]
+    list_select_related = ["tenant"]
+    search_fields = ["tenant__name", "tenant__slug", "tenant__id"]
+    readonly_fields = ["tenant", "mode", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["tenant", "mode", "updated_at"]}),
+        ("Survey", {"fields": ["reasons", "ask_feedback"]}),
+        (
+            "Offers",
+            {
+                "fields": [
+                    "trial_extension_first",
+                    "trial_extension_days",
+                    "discount_cooldown_months",
+                    "proration_behavior",
+                ]
+            },
+        ),
+        ("Cancellation", {"fields": ["cancel_timing"]}),
+    ]
+
+    @admin.display(description="offers")
+    def offer_count(self, obj: FlowConfig) -> int:
+        return obj.offers.count()
+
+    # Every workspace gets its configurations when it is made (or on first use).
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: FlowConfig | None = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: FlowConfig, form, change: bool) -> None:  # type: ignore[no-untyped-def]
+        changes = {name: form.cleaned_data[name] for name in form.changed_data}
+        if changes:
+            flow_config_update(config=obj, **changes)
+
+    def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:  # type: ignore[no-untyped-def]
+        if formset.model is not Offer:
+            super().save_formset(request, form, formset, change)
+            return
+        # What admin's change message reads, as formset.save() would have set it.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for offer_form in formset.deleted_forms:
+            if offer_form.instance.pk and not offer_form.instance._state.adding:
+                offer_delete(offer=offer_form.instance)
+                formset.deleted_objects.append(offer_form.instance)
+        for offer_form in formset.forms:
+            if offer_form in formset.deleted_forms or not offer_form.has_changed():
+                continue
+            fields = {name: offer_form.cleaned_data[name] for name in OFFER_EDITABLE}
+            if offer_form.instance._state.adding:
+                offer = offer_create(config=form.instance, **fields)
+                formset.new_objects.append(offer)
+            else:
+                offer = offer_update(offer=offer_form.instance, **fields)
+                formset.changed_objects.append((offer, offer_form.changed_data))

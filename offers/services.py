@@ -1,0 +1,178 @@
+"""Everything that writes flow configurations and offers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from .models import FlowConfig, Offer, OfferAction, Reason
+from .params import offer_params_clean, reasons_clean
+
+_DISCOUNT = (OfferAction.DISCOUNT, {"percent_off": 25, "duration_months": 3})
+_PAUSE = (OfferAction.PAUSE, {"months_options": [1, 2, 3]})
+# No targets until the merchant names them, so the offer is held back as no_cheaper_target.
+_DOWNGRADE = (OfferAction.DOWNGRADE, {"targets": {}})
+
+# The offers a new flow starts with, per reason, in order. Trial extensions are not here:
+# ``trial_extension_first`` puts one in front of every reason for trialing subscribers.
+DEFAULT_OFFERS: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    Reason.TOO_EXPENSIVE: [_DISCOUNT, _DOWNGRADE],
+    Reason.NOT_USING_ENOUGH: [_PAUSE, _DOWNGRADE],
+    Reason.MISSING_FEATURES: [_DISCOUNT],
+    Reason.SWITCHING_COMPETITOR: [_DISCOUNT],
+    Reason.TECHNICAL_ISSUES: [_PAUSE],
+    Reason.BUSINESS_CLOSING: [_PAUSE],
+    Reason.OTHER: [_DISCOUNT],
+}
+
+FLOW_CONFIG_EDITABLE = (
+    "reasons",
+    "cancel_timing",
+    "ask_feedback",
+    "proration_behavior",
+    "discount_cooldown_months",
+    "trial_extension_first",
+    "trial_extension_days",
+)
+OFFER_EDITABLE = ("reason", "position", "action", "params", "enabled")
+
+
+def flow_config_create_defaults(*, tenant, livemode: bool) -> FlowConfig:  # type: ignore[no-untyped-def]
+    """Create the mode's flow configuration with the default reasons and offers.
+
+    Raises ``IntegrityError`` if the workspace already has one for that mode.
+    """
+    with transaction.atomic():
+        config = FlowConfig.objects.create(tenant=tenant, livemode=livemode)
+        Offer.objects.bulk_create(
+            Offer(
+                config=config,
+                reason=reason,
+                position=position,
+                action=action,
+                params=offer_params_clean(action=action, params=params),
+            )
+            for reason, offers in DEFAULT_OFFERS.items()
+            for position, (action, params) in enumerate(offers)
+        )
+    return config
+
+
+def flow_configs_create_for_tenant(tenant) -> None:  # type: ignore[no-untyped-def]
+    """The ``on_tenant_created`` hook: a new workspace gets a flow in each mode."""
+    for livemode in (False, True):
+        flow_config_create_defaults(tenant=tenant, livemode=livemode)
+
+
+def flow_config_update(*, config: FlowConfig, **changes: Any) -> FlowConfig:
+    """Change any of ``FLOW_CONFIG_EDITABLE``; raises ``ValidationError`` naming each bad
+    field, and saves nothing then."""
+    unknown = set(changes) - set(FLOW_CONFIG_EDITABLE)
+    if unknown:
+        raise TypeError(f"Not editable: {', '.join(sorted(unknown))}")
+    errors: dict[str, list[str]] = {}
+    if "reasons" in changes:
+        try:
+            changes["reasons"] = reasons_clean(changes["reasons"])
+        except ValidationError as exc:
+            errors["reasons"] = exc.messages
+    candidate = FlowConfig(
+        **{name: getattr(config, name) for name in ("id", "tenant_id", "livemode")},
+        **{name: changes.get(name, getattr(config, name)) for name in FLOW_CONFIG_EDITABLE},
+    )
+    try:
+        candidate.clean_fields(exclude=["id", "tenant", "livemode", "updated_at", "reasons"])
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        for name in changes:
+            setattr(config, name, getattr(candidate, name))
+        config.updated_at = timezone.now()
+        config.save(update_fields=[*changes, "updated_at"])
+    return config
+
+
+def _offer_clean(fields: dict[str, Any]) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    if fields["reason"] not in Reason.values:
+        errors["reason"] = [
+            f"Unknown reason {fields['reason']!r}; choose one of {', '.join(Reason.values)}."
+        ]
+    if fields["action"] not in OfferAction.values:
+        errors["action"] = [
+            f"Unknown action {fields['action']!r}; choose one of {', '.join(OfferAction.values)}."
+        ]
+    else:
+        try:
+            fields["params"] = offer_params_clean(action=fields["action"], params=fields["params"])
+        except ValidationError as exc:
+            errors["params"] = exc.messages
+    position = fields["position"]
+    if not isinstance(position, int) or isinstance(position, bool) or not 0 <= position <= 32767:
+        errors["position"] = ["Position must be a whole number from 0 to 32767."]
+    if errors:
+        raise ValidationError(errors)
+    return fields
+
+
+def _touch(config: FlowConfig) -> None:
+    config.updated_at = timezone.now()
+    FlowConfig.objects.filter(pk=config.pk).update(updated_at=config.updated_at)
+
+
+def offer_create(
+    *,
+    config: FlowConfig,
+    reason: str,
+    action: str,
+    params: dict[str, Any],
+    position: int | None = None,
+    enabled: bool = True,
+) -> Offer:
+    """Add an offer for ``reason``; by default after the reason's existing offers."""
+    with transaction.atomic():
+        if position is None:
+            last = config.offers.filter(reason=reason).aggregate(last=Max("position"))["last"]
+            position = 0 if last is None else last + 1
+        fields = _offer_clean(
+            {
+                "reason": reason,
+                "action": action,
+                "params": params,
+                "position": position,
+                "enabled": bool(enabled),
+            }
+        )
+        offer = Offer.objects.create(config=config, **fields)
+        _touch(config)
+    return offer
+
+
+def offer_update(*, offer: Offer, **changes: Any) -> Offer:
+    """Change any of ``OFFER_EDITABLE``; the params are checked against the (new) action."""
+    unknown = set(changes) - set(OFFER_EDITABLE)
+    if unknown:
+        raise TypeError(f"Not editable: {', '.join(sorted(unknown))}")
+    current = {name: getattr(offer, name) for name in OFFER_EDITABLE}
+    fields = _offer_clean(
+        {**current, **changes, "enabled": bool(changes.get("enabled", offer.enabled))}
+    )
+    with transaction.atomic():
+        for name, value in fields.items():
+            setattr(offer, name, value)
+        offer.save(update_fields=list(OFFER_EDITABLE))
+        _touch(offer.config)
+    return offer
+
+
+def offer_delete(*, offer: Offer) -> None:
+    with transaction.atomic():
+        config = offer.config
+        offer.delete()
+        _touch(config)
