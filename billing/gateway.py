@@ -853,7 +853,14 @@ class StripeGateway:
                 {"url": url, "enabled_events": events, "api_version": STRIPE_API_VERSION},
                 {"idempotency_key": idempotency_key},
             )
-        return endpoint.id, endpoint.secret or ""
+        data = _plain(endpoint)
+        return data["id"], data.get("secret") or ""
+
+    def webhook_endpoint_ids(self, *, url: str) -> list[str]:
+        """Ids of this account's webhook endpoints that post to ``url``."""
+        with _stripe_errors():
+            page = _plain(self._stripe.v1.webhook_endpoints.list({"limit": 100}))
+        return [e["id"] for e in page["data"] if e.get("url") == url]
 
 
 # --- Connections ---------------------------------------------------------------------------

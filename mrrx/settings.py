@@ -341,6 +341,8 @@ STRIPE_WEBHOOK_SECRET: list[str] = env.list("STRIPE_WEBHOOK_SECRET", default=[])
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
 # How long a "Connect Stripe" link stays valid.
 STRIPE_OAUTH_STATE_MAX_AGE = timedelta(minutes=15)
+# stripe-python logs every request at INFO; the gateway logs the failures that matter.
+LOGGING["loggers"]["stripe"] = {"level": env("STRIPE_LOG_LEVEL", default="WARNING")}
 CELERY_BEAT_SCHEDULE.update(
     {
         "billing-prune-oauth-states": {
