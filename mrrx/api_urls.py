@@ -10,3 +10,14 @@ urlpatterns = [
     path("health", HealthApi.as_view(), name="health"),
     path("workspace", WorkspaceGetApi.as_view(), name="workspace"),
 ]
+
+from sessions_app.apis import SessionCollectionApi, SessionGetApi  # noqa: E402
+
+urlpatterns += [
+    path("sessions", SessionCollectionApi.as_view(), name="sessions"),
+    path("sessions/<str:session_id>", SessionGetApi.as_view(), name="session"),
+]
+
+from sessions_app.results import ResultVerifyApi  # noqa: E402
+
+urlpatterns += [path("results/verify", ResultVerifyApi.as_view(), name="results-verify")]

@@ -7,59 +7,193 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('tenants', '0001_initial'),
+        ("tenants", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Session',
+            name="Session",
             fields=[
-                ('id', models.CharField(default=mrrx.ids.PrefixedId('ses'), editable=False, max_length=40, primary_key=True, serialize=False)),
-                ('livemode', models.BooleanField()),
-                ('status', models.CharField(choices=[('created', 'Created'), ('viewed', 'Viewed'), ('offer_shown', 'Offer Shown'), ('action_selected', 'Action Selected'), ('survey_completed', 'Survey Completed'), ('executing', 'Executing'), ('completed', 'Completed'), ('failed', 'Failed'), ('expired', 'Expired'), ('abandoned', 'Abandoned')], default='created', max_length=20)),
-                ('customer_id', models.CharField(max_length=255)),
-                ('subscription_id', models.CharField(max_length=255)),
-                ('product_name', models.CharField(blank=True, max_length=255)),
-                ('price_id', models.CharField(blank=True, max_length=255)),
-                ('price_amount', models.BigIntegerField(null=True)),
-                ('price_currency', models.CharField(blank=True, max_length=3)),
-                ('price_interval', models.CharField(blank=True, max_length=10)),
-                ('price_interval_count', models.PositiveSmallIntegerField(default=1)),
-                ('subscription_snapshot', models.JSONField(default=dict)),
-                ('return_url', models.URLField(blank=True, max_length=2000)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('context', models.JSONField(blank=True, default=dict)),
-                ('survey_reason', models.CharField(blank=True, choices=[('too_expensive', 'Too expensive'), ('not_using_enough', 'Not using it enough'), ('missing_features', 'Missing features I need'), ('switching_competitor', 'Switching to a competitor'), ('technical_issues', 'Technical issues'), ('business_closing', 'Business closing / project ended'), ('other', 'Other')], max_length=32)),
-                ('survey_reason_other', models.CharField(blank=True, max_length=500)),
-                ('survey_feedback', models.TextField(blank=True)),
-                ('offers_considered', models.JSONField(blank=True, default=list)),
-                ('selected_action', models.CharField(blank=True, choices=[('pause', 'Pause'), ('discount', 'Discount'), ('downgrade', 'Downgrade'), ('extend_trial', 'Extend Trial'), ('cancel', 'Cancel')], max_length=20)),
-                ('action_params', models.JSONField(blank=True, default=dict)),
-                ('outcome_action', models.CharField(blank=True, choices=[('pause', 'Pause'), ('discount', 'Discount'), ('downgrade', 'Downgrade'), ('extend_trial', 'Extend Trial'), ('cancel', 'Cancel')], max_length=20)),
-                ('outcome_details', models.JSONField(blank=True, null=True)),
-                ('executed_at', models.DateTimeField(blank=True, null=True)),
-                ('failure', models.JSONField(blank=True, null=True)),
-                ('execution_attempts', models.PositiveSmallIntegerField(default=0)),
-                ('end_reason', models.CharField(blank=True, choices=[('timed_out', 'Timed Out'), ('subscription_canceled', 'Subscription Canceled')], max_length=32)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('viewed_at', models.DateTimeField(blank=True, null=True)),
-                ('offer_shown_at', models.DateTimeField(blank=True, null=True)),
-                ('action_selected_at', models.DateTimeField(blank=True, null=True)),
-                ('survey_completed_at', models.DateTimeField(blank=True, null=True)),
-                ('executing_at', models.DateTimeField(blank=True, null=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('failed_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('expires_at', models.DateTimeField()),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sessions', to='tenants.tenant')),
+                (
+                    "id",
+                    models.CharField(
+                        default=mrrx.ids.PrefixedId("ses"),
+                        editable=False,
+                        max_length=40,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("livemode", models.BooleanField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("created", "Created"),
+                            ("viewed", "Viewed"),
+                            ("offer_shown", "Offer Shown"),
+                            ("action_selected", "Action Selected"),
+                            ("survey_completed", "Survey Completed"),
+                            ("executing", "Executing"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("expired", "Expired"),
+                            ("abandoned", "Abandoned"),
+                        ],
+                        default="created",
+                        max_length=20,
+                    ),
+                ),
+                ("customer_id", models.CharField(max_length=255)),
+                ("subscription_id", models.CharField(max_length=255)),
+                ("product_name", models.CharField(blank=True, max_length=255)),
+                ("price_id", models.CharField(blank=True, max_length=255)),
+                ("price_amount", models.BigIntegerField(null=True)),
+                ("price_currency", models.CharField(blank=True, max_length=3)),
+                ("price_interval", models.CharField(blank=True, max_length=10)),
+                ("price_interval_count", models.PositiveSmallIntegerField(default=1)),
+                ("subscription_snapshot", models.JSONField(default=dict)),
+                ("return_url", models.URLField(blank=True, max_length=2000)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                ("context", models.JSONField(blank=True, default=dict)),
+                (
+                    "survey_reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("too_expensive", "Too expensive"),
+                            ("not_using_enough", "Not using it enough"),
+                            ("missing_features", "Missing features I need"),
+                            ("switching_competitor", "Switching to a competitor"),
+                            ("technical_issues", "Technical issues"),
+                            ("business_closing", "Business closing / project ended"),
+                            ("other", "Other"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("survey_reason_other", models.CharField(blank=True, max_length=500)),
+                ("survey_feedback", models.TextField(blank=True)),
+                ("offers_considered", models.JSONField(blank=True, default=list)),
+                (
+                    "selected_action",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("pause", "Pause"),
+                            ("discount", "Discount"),
+                            ("downgrade", "Downgrade"),
+                            ("extend_trial", "Extend Trial"),
+                            ("cancel", "Cancel"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("action_params", models.JSONField(blank=True, default=dict)),
+                (
+                    "outcome_action",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("pause", "Pause"),
+                            ("discount", "Discount"),
+                            ("downgrade", "Downgrade"),
+                            ("extend_trial", "Extend Trial"),
+                            ("cancel", "Cancel"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("outcome_details", models.JSONField(blank=True, null=True)),
+                ("executed_at", models.DateTimeField(blank=True, null=True)),
+                ("failure", models.JSONField(blank=True, null=True)),
+                ("execution_attempts", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "end_reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("timed_out", "Timed Out"),
+                            ("subscription_canceled", "Subscription Canceled"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                ("viewed_at", models.DateTimeField(blank=True, null=True)),
+                ("offer_shown_at", models.DateTimeField(blank=True, null=True)),
+                ("action_selected_at", models.DateTimeField(blank=True, null=True)),
+                ("survey_completed_at", models.DateTimeField(blank=True, null=True)),
+                ("executing_at", models.DateTimeField(blank=True, null=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("failed_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("expires_at", models.DateTimeField()),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="sessions",
+                        to="tenants.tenant",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['tenant', 'livemode', '-id'], name='session_list_idx'), models.Index(fields=['status', 'expires_at'], name='session_due_idx'), models.Index(fields=['tenant', 'livemode', 'subscription_id'], name='session_sub_idx'), models.Index(fields=['tenant', 'livemode', 'customer_id'], name='session_cus_idx')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('status__in', ('created', 'viewed', 'offer_shown', 'action_selected', 'survey_completed', 'executing'))), fields=('tenant', 'livemode', 'subscription_id'), name='one_active_session_per_subscription'), models.CheckConstraint(condition=models.Q(('status__in', ['created', 'viewed', 'offer_shown', 'action_selected', 'survey_completed', 'executing', 'completed', 'failed', 'expired', 'abandoned'])), name='session_status_known')],
+                "indexes": [
+                    models.Index(fields=["tenant", "livemode", "-id"], name="session_list_idx"),
+                    models.Index(fields=["status", "expires_at"], name="session_due_idx"),
+                    models.Index(
+                        fields=["tenant", "livemode", "subscription_id"], name="session_sub_idx"
+                    ),
+                    models.Index(
+                        fields=["tenant", "livemode", "customer_id"], name="session_cus_idx"
+                    ),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(
+                            (
+                                "status__in",
+                                (
+                                    "created",
+                                    "viewed",
+                                    "offer_shown",
+                                    "action_selected",
+                                    "survey_completed",
+                                    "executing",
+                                ),
+                            )
+                        ),
+                        fields=("tenant", "livemode", "subscription_id"),
+                        name="one_active_session_per_subscription",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            (
+                                "status__in",
+                                [
+                                    "created",
+                                    "viewed",
+                                    "offer_shown",
+                                    "action_selected",
+                                    "survey_completed",
+                                    "executing",
+                                    "completed",
+                                    "failed",
+                                    "expired",
+                                    "abandoned",
+                                ],
+                            )
+                        ),
+                        name="session_status_known",
+                    ),
+                ],
             },
         ),
     ]

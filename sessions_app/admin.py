@@ -1,0 +1,116 @@
+"""Sessions in admin: read-only, searchable, with the snapshot, survey and outcome."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from .models import Session
+
+
+def _pretty(value: object) -> str:
+    return format_html("<pre style='margin:0'>{}</pre>", json.dumps(value, indent=2))
+
+
+@admin.register(Session)
+class SessionAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "status",
+        "livemode",
+        "customer_id",
+        "subscription_id",
+        "survey_reason",
+        "outcome_action",
+        "created_at",
+    ]
+    list_filter = ["status", "livemode", "outcome_action", "survey_reason"]
+    search_fields = ["=id", "=customer_id", "=subscription_id"]
+    date_hierarchy = "created_at"
+    list_select_related = ["tenant"]
+    fieldsets = [
+        (None, {"fields": ["id", "tenant", "livemode", "status", "end_reason", "failure_shown"]}),
+        (
+            "Subscription at the start",
+            {
+                "fields": [
+                    "customer_id",
+                    "subscription_id",
+                    "product_name",
+                    "price_shown",
+                    "snapshot_shown",
+                ]
+            },
+        ),
+        (
+            "Survey",
+            {"fields": ["survey_reason", "survey_reason_other", "survey_feedback", "offers_shown"]},
+        ),
+        (
+            "Outcome",
+            {"fields": ["selected_action", "outcome_action", "outcome_shown", "executed_at"]},
+        ),
+        ("Integration", {"fields": ["return_url", "metadata_shown", "context_shown"]}),
+        (
+            "Timeline",
+            {
+                "fields": [
+                    "created_at",
+                    "viewed_at",
+                    "offer_shown_at",
+                    "action_selected_at",
+                    "survey_completed_at",
+                    "executing_at",
+                    "completed_at",
+                    "failed_at",
+                    "ended_at",
+                    "expires_at",
+                ]
+            },
+        ),
+    ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Session | None = None) -> list[str]:
+        return [f for fieldset in self.fieldsets for f in fieldset[1]["fields"]]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Session | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Session | None = None) -> bool:
+        return False
+
+    @admin.display(description="price")
+    def price_shown(self, obj: Session) -> str:
+        if obj.price_amount is None:
+            return "-"
+        return f"{obj.price_amount / 100:.2f} {obj.price_currency.upper()} / {obj.price_interval}"
+
+    @admin.display(description="snapshot")
+    def snapshot_shown(self, obj: Session) -> str:
+        return _pretty(obj.subscription_snapshot)
+
+    @admin.display(description="offers considered")
+    def offers_shown(self, obj: Session) -> str:
+        return _pretty(obj.offers_considered)
+
+    @admin.display(description="outcome details")
+    def outcome_shown(self, obj: Session) -> str:
+        return _pretty(obj.outcome_details)
+
+    @admin.display(description="failure")
+    def failure_shown(self, obj: Session) -> str:
+        return _pretty(obj.failure) if obj.failure else "-"
+
+    @admin.display(description="metadata")
+    def metadata_shown(self, obj: Session) -> str:
+        return _pretty(obj.metadata)
+
+    @admin.display(description="context")
+    def context_shown(self, obj: Session) -> str:
+        return _pretty(obj.context)

@@ -1,0 +1,180 @@
+"""Carrying out a session's chosen action on Stripe, exactly once.
+
+Every Stripe write carries the idempotency key ``<session id>:<action>``, and the outcome
+is recorded from what Stripe says after the write. A task that dies mid-way, a retry after
+a transient error and a stuck session picked up again all run the same code with the same
+key, so Stripe acts once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from billing.gateway import StripeGatewayError, gateway_for
+from webhooks.services import event_emit
+
+from .models import Action, Session, SessionStatus
+from .serializers import session_event_data
+
+logger = logging.getLogger(__name__)
+
+ACTION_EVENTS = {
+    Action.PAUSE: "subscription.paused",
+    Action.DISCOUNT: "subscription.discount_applied",
+    Action.DOWNGRADE: "subscription.downgraded",
+    Action.EXTEND_TRIAL: "subscription.trial_extended",
+    Action.CANCEL: "subscription.canceled",
+}
+STUCK_AFTER = timedelta(minutes=3)
+MAX_EXECUTION_ATTEMPTS = 5
+
+
+def idempotency_key_for(session: Session) -> str:
+    return f"{session.id}:{session.selected_action}"
+
+
+def _run_action(session: Session) -> dict[str, Any]:
+    gateway = gateway_for(tenant=session.tenant, livemode=session.livemode)
+    params = session.action_params
+    key = idempotency_key_for(session)
+    sub = session.subscription_id
+    match session.selected_action:
+        case Action.PAUSE:
+            return gateway.pause(sub, days=params["days"], idempotency_key=key)
+        case Action.DISCOUNT:
+            return gateway.discount_apply(
+                sub,
+                idempotency_key=key,
+                coupon_id=params.get("coupon_id"),
+                percent_off=params.get("percent_off"),
+                amount_off=params.get("amount_off"),
+                currency=params.get("currency"),
+                duration_months=params.get("duration_months"),
+            )
+        case Action.DOWNGRADE:
+            return gateway.price_swap(
+                sub,
+                new_price_id=params["price_id"],
+                proration_behavior=params.get("proration_behavior", "create_prorations"),
+                idempotency_key=key,
+            )
+        case Action.EXTEND_TRIAL:
+            return gateway.trial_extend(sub, days=params["days"], idempotency_key=key)
+        case Action.CANCEL:
+            return gateway.cancel(
+                sub,
+                at_period_end=params.get("at_period_end", True),
+                feedback=session.survey_reason or None,
+                comment=session.survey_feedback or None,
+                idempotency_key=key,
+            )
+    raise StripeGatewayError("stripe_error", f"Unknown action {session.selected_action!r}.")
+
+
+def session_execute(*, session_id: str) -> Session | None:
+    """Run the action of a session in ``executing``; a no-op for any other status.
+
+    Raises ``StripeGatewayError`` when the error is transient, for the caller to retry;
+    permanent errors fail the session here.
+    """
+    session = Session.objects.select_related("tenant").filter(id=session_id).first()
+    if session is None or session.status != SessionStatus.EXECUTING:
+        return session
+    try:
+        details = _run_action(session)
+    except StripeGatewayError as exc:
+        if exc.transient:
+            raise
+        session_fail(session=session, error=exc)
+        return session
+    session_complete(session=session, details=details)
+    return session
+
+
+def session_complete(*, session: Session, details: dict[str, Any]) -> bool:
+    """Record the outcome and tell the merchant, in one transaction."""
+    now = timezone.now()
+    with transaction.atomic():
+        moved = Session.objects.filter(id=session.id, status=SessionStatus.EXECUTING).update(
+            status=SessionStatus.COMPLETED,
+            outcome_action=session.selected_action,
+            outcome_details=details,
+            executed_at=now,
+            completed_at=now,
+        )
+        if not moved:
+            return False
+        session.refresh_from_db()
+        data = session_event_data(session)
+        event_emit(
+            tenant=session.tenant, livemode=session.livemode, type="session.completed", data=data
+        )
+        event_emit(
+            tenant=session.tenant,
+            livemode=session.livemode,
+            type=ACTION_EVENTS[Action(session.selected_action)],
+            data=data,
+        )
+    return True
+
+
+def session_fail(*, session: Session, error: StripeGatewayError) -> bool:
+    now = timezone.now()
+    failure = {
+        "code": error.code,
+        "message": error.message,
+        "stripe_code": error.stripe_code,
+        "stripe_type": error.stripe_type,
+        "http_status": error.http_status,
+        "transient": error.transient,
+    }
+    with transaction.atomic():
+        moved = Session.objects.filter(id=session.id, status=SessionStatus.EXECUTING).update(
+            status=SessionStatus.FAILED, failure=failure, failed_at=now
+        )
+        if not moved:
+            return False
+        session.refresh_from_db()
+        event_emit(
+            tenant=session.tenant,
+            livemode=session.livemode,
+            type="session.failed",
+            data={**session_event_data(session), "error": failure},
+        )
+    logger.warning("session %s failed: %s", session.id, error.message)
+    return True
+
+
+def sessions_requeue_stuck(*, now=None) -> int:  # type: ignore[no-untyped-def]
+    """Hand sessions stuck in ``executing`` back to a worker (the broker lost the task, or
+    the worker died); after too many tries, fail them."""
+    from .tasks import session_execute as execute_task
+
+    now = now or timezone.now()
+    stuck = Session.objects.filter(
+        status=SessionStatus.EXECUTING, executing_at__lt=now - STUCK_AFTER
+    ).values_list("id", "executing_at", "execution_attempts")
+    requeued = 0
+    for session_id, executing_at, attempts in stuck[:500]:
+        if attempts >= MAX_EXECUTION_ATTEMPTS:
+            session = Session.objects.select_related("tenant").get(id=session_id)
+            session_fail(
+                session=session,
+                error=StripeGatewayError(
+                    "stripe_error", "The action could not be completed after several tries."
+                ),
+            )
+            continue
+        claimed = Session.objects.filter(
+            id=session_id, status=SessionStatus.EXECUTING, executing_at=executing_at
+        ).update(executing_at=now, execution_attempts=F("execution_attempts") + 1)
+        if claimed:
+            execute_task.delay(session_id)
+            requeued += 1
+    return requeued

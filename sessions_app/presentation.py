@@ -1,0 +1,265 @@
+"""What the hosted pages say about a plan, an offer and a result, in the subscriber's terms."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from .models import Action, Session
+
+ZERO_DECIMAL = {"jpy", "krw", "vnd", "clp", "pyg", "ugx", "xaf", "xof", "bif", "djf", "gnf"}
+SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "cad": "CA$", "aud": "A$", "jpy": "¥", "inr": "₹"}
+
+
+def money(amount: int | None, currency: str) -> str:
+    if amount is None:
+        return ""
+    currency = (currency or "").lower()
+    value = amount if currency in ZERO_DECIMAL else amount / 100
+    number = f"{value:,.0f}" if currency in ZERO_DECIMAL else f"{value:,.2f}"
+    symbol = SYMBOLS.get(currency)
+    return f"{symbol}{number}" if symbol else f"{number} {currency.upper()}"
+
+
+def per_interval(interval: str, count: int = 1) -> str:
+    names = {
+        "day": ngettext("day", "%(n)s days", count),
+        "week": ngettext("week", "%(n)s weeks", count),
+        "month": ngettext("month", "%(n)s months", count),
+        "year": ngettext("year", "%(n)s years", count),
+    }
+    return names.get(interval, interval) % {"n": count}
+
+
+def day(value: datetime | str | None) -> str:
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return date_format(value, "N j, Y") if value else ""
+
+
+def _luminance(hex_color: str) -> float:
+    hex_color = hex_color.lstrip("#")
+    if len(hex_color) != 6:
+        return 0.0
+    channels = [int(hex_color[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def brand(tenant: Any) -> dict[str, Any]:
+    color = getattr(tenant, "brand_color", "") or "#4f46e5"
+    return {
+        "name": getattr(tenant, "name", "") or "MRRX",
+        "color": color,
+        # Dark text on light brand colours, white on dark ones: readable either way.
+        "on_color": "#111827" if _luminance(color) > 0.4 else "#ffffff",
+        "logo_url": tenant.logo.url if tenant is not None and tenant.logo else None,
+        "support_email": getattr(tenant, "support_email", "") or None,
+    }
+
+
+def plan(session: Session) -> dict[str, Any]:
+    snapshot = session.subscription_snapshot
+    return {
+        "name": session.product_name,
+        "price": money(session.price_amount, session.price_currency),
+        "per": per_interval(session.price_interval, session.price_interval_count),
+        "renews_on": day(snapshot.get("current_period_end")),
+        "trialing": snapshot.get("status") == "trialing",
+        "trial_ends_on": day(snapshot.get("trial_end")),
+    }
+
+
+def _discount_text(params: dict[str, Any], session: Session) -> dict[str, str]:
+    months = params.get("duration_months") or 1
+    for_months = ngettext("for %(n)s month", "for %(n)s months", months) % {"n": months}
+    price = session.price_amount or 0
+    if params.get("percent_off"):
+        percent = params["percent_off"]
+        new_price = round(price * (100 - percent) / 100)
+        title = _("%(percent)s%% off %(for_months)s") % {
+            "percent": percent,
+            "for_months": for_months,
+        }
+    elif params.get("amount_off"):
+        new_price = max(0, price - params["amount_off"])
+        title = _("%(amount)s off %(for_months)s") % {
+            "amount": money(params["amount_off"], params.get("currency") or session.price_currency),
+            "for_months": for_months,
+        }
+    else:
+        label = params.get("label") or _("A special discount")
+        return {"title": label, "cost": _("Applied to your next invoices"), "ends": ""}
+    return {
+        "title": title,
+        "cost": _("You pay %(new)s per %(per)s instead of %(old)s")
+        % {
+            "new": money(new_price, session.price_currency),
+            "per": per_interval(session.price_interval),
+            "old": money(price, session.price_currency),
+        },
+        "ends": _("Then back to %(old)s per %(per)s")
+        % {
+            "old": money(price, session.price_currency),
+            "per": per_interval(session.price_interval),
+        },
+    }
+
+
+def offer_cards(session: Session) -> list[dict[str, Any]]:
+    """The shown offers, each with what it is, what it costs and when it ends."""
+    cards = []
+    for offer in session.offers_considered:
+        if not offer.get("shown"):
+            continue
+        params, action = offer.get("params") or {}, offer["action"]
+        card: dict[str, Any] = {"action": action, "params": params}
+        if action == Action.PAUSE:
+            options = params.get("months_options") or [1]
+            card.update(
+                title=_("Pause your subscription"),
+                cost=_("No payments while paused"),
+                ends=_("Your plan picks up again when the pause ends"),
+                pause_options=[
+                    {
+                        "months": m,
+                        "label": ngettext("%(n)s month", "%(n)s months", m) % {"n": m},
+                        "until": day(timezone.now() + timedelta(days=30 * m)),
+                    }
+                    for m in options
+                ],
+            )
+        elif action == Action.DISCOUNT:
+            card.update(_discount_text(params, session))
+        elif action == Action.DOWNGRADE:
+            card.update(
+                title=_("Switch to %(plan)s")
+                % {"plan": params.get("product_name") or _("a smaller plan")},
+                cost=_("%(new)s per %(per)s instead of %(old)s")
+                % {
+                    "new": money(
+                        params.get("amount"), params.get("currency") or session.price_currency
+                    ),
+                    "per": per_interval(params.get("interval") or session.price_interval),
+                    "old": money(session.price_amount, session.price_currency),
+                },
+                ends=_("Keep using the product on a lighter plan, for as long as you like"),
+            )
+        elif action == Action.EXTEND_TRIAL:
+            days = params.get("days") or 14
+            trial_end = parse_datetime(session.subscription_snapshot.get("trial_end") or "")
+            new_end = (trial_end or timezone.now()) + timedelta(days=days)
+            card.update(
+                title=ngettext(
+                    "%(n)s more day of free trial", "%(n)s more days of free trial", days
+                )
+                % {"n": days},
+                cost=_("Free until %(date)s") % {"date": day(new_end)},
+                ends=_("Billing starts after the new trial end"),
+            )
+        cards.append(card)
+    return cards
+
+
+def cancel_card(session: Session, config: Any) -> dict[str, str]:
+    from offers.selectors import cancel_at_period_end
+
+    at_end = cancel_at_period_end(config=config)
+    renews = day(session.subscription_snapshot.get("current_period_end"))
+    return {
+        "title": _("No thanks, cancel my subscription"),
+        "detail": _("You keep access until %(date)s.") % {"date": renews}
+        if at_end and renews
+        else _("Your subscription ends right away."),
+    }
+
+
+def choice(session: Session) -> dict[str, str]:
+    """The chosen action in one sentence, for the feedback and confirm steps."""
+    params = session.action_params
+    match session.selected_action:
+        case Action.PAUSE:
+            months = params.get("months", 1)
+            return {
+                "title": ngettext("Pause for %(n)s month", "Pause for %(n)s months", months)
+                % {"n": months},
+                "button": _("Pause my subscription"),
+            }
+        case Action.DISCOUNT:
+            return {
+                "title": _discount_text(params, session)["title"],
+                "button": _("Apply the discount"),
+            }
+        case Action.DOWNGRADE:
+            return {
+                "title": _("Switch to %(plan)s") % {"plan": params.get("product_name") or ""},
+                "button": _("Switch my plan"),
+            }
+        case Action.EXTEND_TRIAL:
+            return {
+                "title": ngettext(
+                    "Extend my trial by %(n)s day",
+                    "Extend my trial by %(n)s days",
+                    params.get("days", 14),
+                )
+                % {"n": params.get("days", 14)},
+                "button": _("Extend my trial"),
+            }
+    return {
+        "title": _("Cancel my subscription")
+        + (
+            " " + _("at the end of the current period")
+            if params.get("at_period_end")
+            else " " + _("now")
+        ),
+        "button": _("Cancel my subscription"),
+    }
+
+
+def result(session: Session) -> dict[str, str]:
+    details = session.outcome_details or {}
+    if session.status == "failed":
+        return {
+            "title": _("We could not complete that"),
+            "text": _(
+                "Nothing was changed on your subscription. "
+                "Please try again later or contact support."
+            ),
+        }
+    match session.outcome_action:
+        case Action.PAUSE:
+            text = _("Your subscription is paused until %(date)s.") % {
+                "date": day(details.get("resume_date"))
+            }
+        case Action.DISCOUNT:
+            text = _("Your discount is applied to your next invoices.")
+        case Action.DOWNGRADE:
+            text = _("You are now on the new plan at %(price)s.") % {
+                "price": money(details.get("new_amount"), session.price_currency)
+            }
+        case Action.EXTEND_TRIAL:
+            text = _("Your trial now ends on %(date)s.") % {
+                "date": day(details.get("new_trial_end"))
+            }
+        case _:
+            if details.get("cancel_at_period_end"):
+                text = _("Your subscription is canceled. You keep access until %(date)s.") % {
+                    "date": day(
+                        details.get("canceled_at")
+                        or session.subscription_snapshot.get("current_period_end")
+                    )
+                }
+            else:
+                text = _("Your subscription is canceled.")
+    return {"title": _("Done"), "text": text}
+
+
+def support_email() -> str:
+    return getattr(settings, "DEFAULT_FROM_EMAIL", "")

@@ -1,0 +1,283 @@
+"""Everything that writes cancellation sessions."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from billing.gateway import StripeGatewayError, Subscription, gateway_for
+from mrrx.api.errors import ApiError
+from mrrx.formats import iso_timestamp
+from tenants.models import Tenant
+from tenants.selectors import return_url_allowed
+from webhooks.services import event_emit
+
+from .models import ACTIVE_STATUSES, OPENED_STATUSES, EndReason, Session, SessionStatus
+from .serializers import session_event_data
+from .tokens import session_token
+
+logger = logging.getLogger(__name__)
+
+SESSION_LIFETIME = timedelta(hours=24)
+# Stripe statuses from which there is nothing left to cancel.
+ENDED_SUBSCRIPTION_STATUSES = ("canceled", "incomplete_expired")
+
+
+def stripe_error_to_api(exc: StripeGatewayError) -> ApiError:
+    if exc.code == "subscription_not_found":
+        return ApiError("subscription_not_found", exc.message)
+    if exc.code == "invalid_customer":
+        return ApiError("invalid_customer", exc.message)
+    return ApiError(
+        "stripe_error",
+        "Stripe could not be reached or refused the request; try again.",
+        details={"stripe_code": exc.stripe_code, "transient": exc.transient},
+    )
+
+
+def _resolve_subscription(
+    *,
+    tenant: Tenant,
+    livemode: bool,
+    customer_id: str | None,
+    customer_email: str | None,
+    subscription_id: str | None,
+) -> tuple[str, Subscription]:
+    """Find the customer and subscription in Stripe, in the order the API promises."""
+    try:
+        gateway = gateway_for(tenant=tenant, livemode=livemode)
+        if customer_id is None:
+            customer_id = gateway.customer_find_by_email(customer_email or "")
+            if customer_id is None:
+                raise ApiError(
+                    "invalid_customer",
+                    "No customer with that email in the connected Stripe account.",
+                    details={"customer_email": customer_email},
+                )
+        if subscription_id is None:
+            if not gateway.customer_exists(customer_id):
+                raise ApiError(
+                    "invalid_customer",
+                    "Customer not found in the connected Stripe account.",
+                    details={"customer_id": customer_id},
+                )
+            live = gateway.subscriptions_live_for_customer(customer_id)
+            if not live:
+                raise ApiError(
+                    "subscription_not_found",
+                    "The customer has no live subscription.",
+                    details={"customer_id": customer_id},
+                )
+            if len(live) > 1:
+                raise ApiError(
+                    "validation_error",
+                    "The customer has several live subscriptions; say which one.",
+                    details={
+                        "subscription_id": "required when the customer has several live "
+                        "subscriptions: " + ", ".join(s.id for s in live)
+                    },
+                )
+            subscription = live[0]
+        else:
+            subscription = gateway.subscription_get(subscription_id)
+    except StripeGatewayError as exc:
+        raise stripe_error_to_api(exc) from exc
+    if subscription.customer_id != customer_id:
+        raise ApiError(
+            "invalid_customer",
+            "The subscription does not belong to that customer.",
+            details={"customer_id": customer_id, "subscription_id": subscription.id},
+        )
+    if subscription.status in ENDED_SUBSCRIPTION_STATUSES:
+        raise ApiError(
+            "subscription_already_canceled",
+            "The subscription is already canceled.",
+            details={"subscription_id": subscription.id},
+        )
+    return customer_id, subscription
+
+
+def _snapshot(subscription: Subscription) -> dict[str, Any]:
+    snapshot = asdict(subscription)
+    for key, value in snapshot.items():
+        if isinstance(value, datetime):
+            snapshot[key] = iso_timestamp(value)
+        elif isinstance(value, tuple):
+            snapshot[key] = list(value)
+    return snapshot
+
+
+def session_create(
+    *,
+    tenant: Tenant,
+    livemode: bool,
+    customer_id: str | None = None,
+    customer_email: str | None = None,
+    subscription_id: str | None = None,
+    return_url: str | None = None,
+    metadata: dict[str, str] | None = None,
+    context: dict[str, Any] | None = None,
+) -> tuple[Session, str]:
+    """Start a cancellation session; returns it with its hosted-flow token.
+
+    Checks, in order: the return URL is allowed, the subscription exists in the connected
+    Stripe account, belongs to the customer, is not canceled, and has no active session
+    (the last held by a unique constraint, so it stands under concurrency).
+    """
+    if return_url:
+        allowed, why = return_url_allowed(tenant=tenant, url=return_url, livemode=livemode)
+        if not allowed:
+            raise ApiError(
+                "validation_error",
+                f"return_url {why}.",
+                details={"return_url": why},
+            )
+    customer_id, subscription = _resolve_subscription(
+        tenant=tenant,
+        livemode=livemode,
+        customer_id=customer_id,
+        customer_email=customer_email,
+        subscription_id=subscription_id,
+    )
+    now = timezone.now()
+    session = Session(
+        tenant=tenant,
+        livemode=livemode,
+        customer_id=customer_id,
+        subscription_id=subscription.id,
+        product_name=subscription.product_name,
+        price_id=subscription.price_id,
+        price_amount=subscription.amount,
+        price_currency=subscription.currency,
+        price_interval=subscription.interval,
+        price_interval_count=subscription.interval_count,
+        subscription_snapshot=_snapshot(subscription),
+        return_url=return_url or tenant.default_return_url,
+        metadata=metadata or {},
+        context=context or {},
+        created_at=now,
+        expires_at=now + SESSION_LIFETIME,
+    )
+    try:
+        with transaction.atomic():
+            session.save(force_insert=True)
+            event_emit(
+                tenant=tenant,
+                livemode=livemode,
+                type="session.created",
+                data=session_event_data(session),
+            )
+    except IntegrityError as exc:
+        existing = (
+            Session.objects.filter(
+                tenant=tenant,
+                livemode=livemode,
+                subscription_id=subscription.id,
+                status__in=ACTIVE_STATUSES,
+            )
+            .values_list("id", flat=True)
+            .first()
+        )
+        if existing is None:
+            raise
+        raise ApiError(
+            "session_already_exists",
+            "An active session already exists for this subscription.",
+            details={"session_id": existing, "subscription_id": subscription.id},
+        ) from exc
+    token = session_token(
+        session_id=session.id,
+        tenant_id=tenant.pk,
+        livemode=livemode,
+        expires_at=session.expires_at,
+    )
+    return session, token
+
+
+def session_url(token: str) -> str:
+    return f"{settings.PUBLIC_BASE_URL}/c/{token}"
+
+
+def _end_sessions(
+    *, filters: dict[str, Any], status: str, end_reason: str, now: datetime, batch: int
+) -> int:
+    """Move matching sessions to ``status`` in set-based batches, emitting their events.
+
+    Each batch claims rows with ``select_for_update(skip_locked=True)``, updates them in
+    one statement guarded by their old statuses, and writes their events in the same
+    transaction, so a crash never leaves an ended session without its event.
+    """
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                Session.objects.select_for_update(skip_locked=True)
+                .filter(**filters)
+                .values_list("id", flat=True)[:batch]
+            )
+            if not ids:
+                return total
+            Session.objects.filter(id__in=ids, **filters).update(
+                status=status, end_reason=end_reason, ended_at=now
+            )
+            for session in Session.objects.filter(id__in=ids, status=status).select_related(
+                "tenant"
+            ):
+                event_emit(
+                    tenant=session.tenant,
+                    livemode=session.livemode,
+                    type="session.expired",
+                    data={**session_event_data(session), "end_reason": end_reason},
+                )
+            total += len(ids)
+
+
+def sessions_expire_due(*, now: datetime | None = None, batch: int = 1000) -> dict[str, int]:
+    """Sessions past ``expires_at``: never opened → ``expired``, opened → ``abandoned``."""
+    now = now or timezone.now()
+    return {
+        "expired": _end_sessions(
+            filters={"status": SessionStatus.CREATED, "expires_at__lte": now},
+            status=SessionStatus.EXPIRED,
+            end_reason=EndReason.TIMED_OUT,
+            now=now,
+            batch=batch,
+        ),
+        "abandoned": _end_sessions(
+            filters={"status__in": OPENED_STATUSES, "expires_at__lte": now},
+            status=SessionStatus.ABANDONED,
+            end_reason=EndReason.TIMED_OUT,
+            now=now,
+            batch=batch,
+        ),
+    }
+
+
+def sessions_end_for_canceled_subscription(
+    *, tenant: Tenant, livemode: bool, subscription_id: str
+) -> int:
+    """A subscription canceled outside MRRX ends its active session (not one executing:
+    that one is our own action, and finishes on its own)."""
+    now = timezone.now()
+    common = {"tenant": tenant, "livemode": livemode, "subscription_id": subscription_id}
+    ended = _end_sessions(
+        filters={**common, "status": SessionStatus.CREATED},
+        status=SessionStatus.EXPIRED,
+        end_reason=EndReason.SUBSCRIPTION_CANCELED,
+        now=now,
+        batch=100,
+    )
+    ended += _end_sessions(
+        filters={**common, "status__in": OPENED_STATUSES},
+        status=SessionStatus.ABANDONED,
+        end_reason=EndReason.SUBSCRIPTION_CANCELED,
+        now=now,
+        batch=100,
+    )
+    return ended

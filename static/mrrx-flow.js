@@ -1,0 +1,32 @@
+/* MRRX hosted flow: progress polling, and handing the result to an embedding page. */
+(function () {
+  "use strict";
+  var progress = document.getElementById("mrrx-progress");
+  if (progress) {
+    var url = progress.getAttribute("data-status-url");
+    var poll = function () {
+      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (body) {
+          if (body.done) { window.location.reload(); } else { setTimeout(poll, 700); }
+        })
+        .catch(function () { setTimeout(poll, 2000); });
+    };
+    setTimeout(poll, 500);
+  }
+  var result = document.getElementById("mrrx-result");
+  if (result && window.parent && window.parent !== window) {
+    // Inside mrrx.js's modal: tell the merchant's page instead of navigating away.
+    var returnUrl = result.getAttribute("data-return-url");
+    var hash = returnUrl.split("#result_token=")[1] || "";
+    window.parent.postMessage({
+      type: "mrrx:result",
+      session_id: result.getAttribute("data-session-id"),
+      outcome: result.getAttribute("data-outcome"),
+      result_token: hash,
+      return_url: returnUrl
+    }, "*");
+    var meta = document.querySelector("meta[http-equiv=refresh]");
+    if (meta) { meta.parentNode.removeChild(meta); }
+  }
+})();

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from billing.models import StripeConnection
+from billing.services import stripe_connection_connect_key
+from tests.billing.conftest import (  # noqa: F401 - shared Stripe fixtures
+    MERCHANT_KEY,
+    SEED_KEY,
+    Seeded,
+    emulator,
+    seed,
+    stripe_subscription,
+)
+from tests.stripe_emulator_fixture import stripe_emulator  # noqa: F401
+
+
+@dataclass
+class Shop:
+    """A workspace connected to the emulator, with a subscriber on the dearer price."""
+
+    client: Any  # KeyedClient, test mode
+    seeded: Seeded
+    connection: StripeConnection
+
+    @property
+    def tenant(self):  # type: ignore[no-untyped-def]
+        return self.client.tenant
+
+    def create(self, **body: Any):  # type: ignore[no-untyped-def]
+        payload = {
+            "customer_id": self.seeded.customer_id,
+            "subscription_id": self.seeded.subscription_id,
+            **body,
+        }
+        return self.client.post(
+            "/api/v1/sessions", {k: v for k, v in payload.items() if v is not None}
+        )
+
+
+def connect(tenant, *, livemode: bool = False) -> StripeConnection:  # type: ignore[no-untyped-def]
+    key = MERCHANT_KEY if not livemode else MERCHANT_KEY.replace("rk_test_", "rk_live_")
+    return stripe_connection_connect_key(tenant=tenant, livemode=livemode, key=key).connection
+
+
+@pytest.fixture
+def shop(emulator, make_client, tenant) -> Shop:  # noqa: F811
+    connection = connect(tenant)
+    return Shop(client=make_client(tenant), seeded=seed(emulator), connection=connection)
+
+
+@pytest.fixture
+def trial_shop(emulator, make_client, tenant) -> Shop:  # noqa: F811
+    connection = connect(tenant)
+    return Shop(
+        client=make_client(tenant), seeded=seed(emulator, trial_days=7), connection=connection
+    )

@@ -1,0 +1,135 @@
+"""The registry of webhook event types and the payloads they carry (SPEC section 6).
+
+Every event MRRX sends is declared here, once. ``event_emit`` asks the registry to build
+the ``data`` object, so the payload shape is the same whoever emits: every key of
+``DATA_KEYS`` is present (``null`` when the caller had nothing to say), and no other key
+slips in unnoticed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# The keys of every event's ``data`` object, in the order they are serialized.
+DATA_KEYS: tuple[str, ...] = (
+    "session_id",
+    "subscription_id",
+    "customer_id",
+    "action",
+    "outcome",
+    "survey_response",
+    "metadata",
+    "livemode",
+    # The session's status when the event was written (session.expired: expired or
+    # abandoned), why it ended early, and what went wrong for session.failed.
+    "status",
+    "end_reason",
+    "error",
+)
+
+PayloadBuilder = Callable[["EventType", Mapping[str, Any], bool], dict[str, Any]]
+
+
+class UnknownEventType(ValueError):
+    pass
+
+
+class InvalidEventData(ValueError):
+    pass
+
+
+def session_payload(event_type: EventType, data: Mapping[str, Any], livemode: bool) -> dict:
+    """The standard ``data`` object: every key present, missing ones null.
+
+    ``action`` defaults to the action the event type implies (``subscription.paused`` is a
+    ``pause``), so that a receiver can switch on it for every subscription event.
+    """
+    unknown = set(data) - set(DATA_KEYS)
+    if unknown:
+        raise InvalidEventData(
+            f"Unknown data keys for {event_type.name}: {', '.join(sorted(unknown))}; "
+            f"allowed: {', '.join(DATA_KEYS)}."
+        )
+    if "livemode" in data and data["livemode"] is not None and data["livemode"] != livemode:
+        raise InvalidEventData("data.livemode disagrees with the event's mode.")
+    built = {key: data.get(key) for key in DATA_KEYS}
+    built["livemode"] = livemode
+    if built["action"] is None and event_type.action is not None:
+        built["action"] = event_type.action
+    return built
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    description: str
+    # The action a subscription event stands for (None for session events).
+    action: str | None = None
+    build: PayloadBuilder = session_payload
+
+
+_REGISTRY: dict[str, EventType] = {}
+
+
+def register(event_type: EventType) -> EventType:
+    if event_type.name in _REGISTRY:
+        raise ValueError(f"Event type {event_type.name} is registered twice.")
+    _REGISTRY[event_type.name] = event_type
+    return event_type
+
+
+for _event_type in (
+    EventType("session.created", "A cancellation session was created through the API."),
+    EventType("session.completed", "The subscriber finished the flow and the action ran."),
+    EventType(
+        "session.expired",
+        "The session reached its expiry without finishing (expired or abandoned).",
+    ),
+    EventType("session.failed", "The chosen action could not be carried out."),
+    EventType("subscription.paused", "The subscription was paused.", action="pause"),
+    EventType(
+        "subscription.discount_applied",
+        "A retention discount was applied to the subscription.",
+        action="discount",
+    ),
+    EventType(
+        "subscription.downgraded", "The subscription moved to a cheaper price.", action="downgrade"
+    ),
+    EventType(
+        "subscription.trial_extended",
+        "The subscription's trial was extended.",
+        action="extend_trial",
+    ),
+    EventType("subscription.canceled", "The subscription was canceled.", action="cancel"),
+):
+    register(_event_type)
+
+
+def event_types() -> list[EventType]:
+    """Every registered type, in declaration order (for admin, forms and docs)."""
+    return list(_REGISTRY.values())
+
+
+def event_type_names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def event_type_choices() -> list[tuple[str, str]]:
+    return [(t.name, t.name) for t in _REGISTRY.values()]
+
+
+def get_event_type(name: str) -> EventType:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownEventType(
+            f"Unknown event type {name!r}; known: {', '.join(_REGISTRY)}."
+        ) from None
+
+
+def build_data(name: str, data: Mapping[str, Any], *, livemode: bool) -> dict[str, Any]:
+    """Validate ``name`` and return the complete ``data`` object for an event of that type."""
+    event_type = get_event_type(name)
+    return event_type.build(event_type, data, livemode)
