@@ -904,7 +904,7 @@ def key_check(*, api_key: str, livemode: bool) -> None:
 def oauth_authorize_url(*, livemode: bool, state: str, redirect_uri: str) -> str:
     """Where to send a merchant to connect their Stripe account to this platform."""
     client = _platform_client(livemode)
-    return client.v1.oauth.authorize_url(
+    return client.oauth.authorize_url(
         {  # type: ignore[arg-type]
             "response_type": "code",
             "scope": "read_write",
@@ -918,7 +918,7 @@ def oauth_token(*, livemode: bool, code: str) -> OAuthGrant:
     """Exchange an authorization code for the connected account's id."""
     client = _platform_client(livemode)
     with _stripe_errors():
-        token = client.v1.oauth.token({"grant_type": "authorization_code", "code": code})
+        token = client.oauth.token({"grant_type": "authorization_code", "code": code})
     data = _plain(token)
     return OAuthGrant(
         account_id=data["stripe_user_id"],
@@ -931,7 +931,7 @@ def oauth_deauthorize(*, livemode: bool, account_id: str) -> None:
     """Revoke this platform's access to a connected account."""
     client = _platform_client(livemode)
     with _stripe_errors():
-        client.v1.oauth.deauthorize({"stripe_user_id": account_id})  # type: ignore[typeddict-item]
+        client.oauth.deauthorize({"stripe_user_id": account_id})  # type: ignore[typeddict-item]
 
 
 def webhook_event_verify(
