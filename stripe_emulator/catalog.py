@@ -53,7 +53,7 @@ def _customer_fields(rec: dict[str, Any], p: dict[str, Any]) -> None:
 def create_customer(call: Call) -> dict[str, Any]:
     p = validate(call.params, CUSTOMER_FIELDS)
     rec: dict[str, Any] = {
-        "id": new_id("cus", 14),
+        "id": new_id("cus"),
         "created": call.now,
         "invoice_prefix": token(8).upper(),
         "metadata": clean_metadata(p.get("metadata")),
@@ -175,7 +175,7 @@ def create_product(call: Call) -> dict[str, Any]:
 
 
 def new_product(call: Call, p: dict[str, Any]) -> dict[str, Any]:
-    obj_id = p.get("id") or new_id("prod", 14)
+    obj_id = p.get("id") or new_id("prod")
     if obj_id in call.ns.tables["products"] and not call.ns.tables["products"][obj_id].get(
         "_deleted"
     ):
@@ -323,7 +323,7 @@ def create_price(call: Call) -> dict[str, Any]:
         product_id = new_product(call, data)["id"]
     else:
         raise param_missing("product")
-    price_id = new_id("price", 24)
+    price_id = new_id("price")
     if p.get("lookup_key"):
         _claim_lookup_key(call, price_id, p["lookup_key"], p.get("transfer_lookup_key", False))
     rec = {

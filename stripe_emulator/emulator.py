@@ -130,7 +130,7 @@ class Emulator:
     def _reset_state(self) -> None:
         self.clock = Clock()
         self.namespaces: dict[str, Namespace] = {}
-        self.platform_account = new_id("acct", 16)
+        self.platform_account = new_id("acct")
         self.accounts: dict[str, dict[str, Any]] = {
             self.platform_account: {
                 "id": self.platform_account,
@@ -479,7 +479,7 @@ class Emulator:
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Record an event in `ns` and queue it for every endpoint that wants it."""
-        event: dict[str, Any] = {"id": new_id("evt", 24), "object": "event"}
+        event: dict[str, Any] = {"id": new_id("evt"), "object": "event"}
         if ns.account:
             # Stripe only puts `account` on events that come from a connected account.
             event["account"] = ns.account
@@ -683,7 +683,7 @@ class Emulator:
     def mint_code(self, **profile: Any) -> dict[str, str]:
         """A fresh authorization code bound to a new (or given) account."""
         with self.lock:
-            acct_id = profile.get("account") or new_id("acct", 16)
+            acct_id = profile.get("account") or new_id("acct")
             code = "ac_" + token(24)
             self.oauth_codes[code] = {
                 "account": acct_id,
@@ -751,7 +751,7 @@ class Emulator:
         if held.get("used"):
             raise OAuthError("invalid_grant", f"Authorization code already used: {code}")
         held["used"] = True
-        acct_id = held.get("account") or new_id("acct", 16)
+        acct_id = held.get("account") or new_id("acct")
         held["account"] = acct_id
         acct = self.accounts.setdefault(acct_id, {"id": acct_id, "created": self.clock.now()})
         acct.update(
@@ -946,7 +946,7 @@ class Emulator:
                 if isinstance(events, dict):
                     events = list(events.values())
                 endpoint = {
-                    "id": new_id("we", 24),
+                    "id": new_id("we"),
                     "url": url,
                     "secret": data.get("secret") or "whsec_" + secret_token(32),
                     "connect": _truthy(data.get("connect")),

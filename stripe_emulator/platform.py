@@ -116,7 +116,7 @@ def create_webhook_endpoint(call: Call) -> dict[str, Any]:
     if not p.get("enabled_events"):
         raise param_missing("enabled_events")
     rec = {
-        "id": new_id("we", 24),
+        "id": new_id("we"),
         "created": call.now,
         "url": _check_url(p["url"]),
         "enabled_events": p["enabled_events"],

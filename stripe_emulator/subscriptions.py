@@ -7,6 +7,7 @@ subscription holds its items inline and `render.subscription` shapes them for ou
 from __future__ import annotations
 
 import copy
+import heapq
 from typing import Any
 
 from . import search
@@ -201,7 +202,7 @@ def _apply_discounts(
         if coupon["duration"] == "repeating":
             end = add_interval(call.now, "month", coupon["duration_in_months"], 1)
         disc = {
-            "id": new_id("di", 24),
+            "id": new_id("di"),
             "coupon": coupon_id,
             "customer": rec["customer"],
             "subscription": rec["id"],
@@ -277,7 +278,7 @@ def create_subscription(call: Call) -> dict[str, Any]:
         trial_end = _future(p["trial_end"], now, "trial_end")
     elif p.get("trial_period_days"):
         trial_end = now + p["trial_period_days"] * 86400
-    sub_id = new_id("sub", 24)
+    sub_id = new_id("sub")
     rec: dict[str, Any] = {
         "id": sub_id,
         "created": now,
@@ -299,7 +300,7 @@ def create_subscription(call: Call) -> dict[str, Any]:
         "cancellation_details": {"comment": None, "feedback": None, "reason": None},
         "items": [
             {
-                "id": new_id("si", 14),
+                "id": new_id("si"),
                 "created": now,
                 "price": price["id"],
                 "quantity": item.get("quantity", 1),
@@ -375,7 +376,7 @@ def _apply_items(call: Call, rec: dict[str, Any], entries: list[dict[str, Any]])
             continue
         if item is None:
             item = {
-                "id": new_id("si", 14),
+                "id": new_id("si"),
                 "created": call.now,
                 "price": price["id"],  # type: ignore[index]
                 "quantity": 1,
@@ -626,21 +627,35 @@ def _next_transition(ns: Namespace, rec: dict[str, Any], until: int) -> tuple[in
     return at, kind
 
 
-def advance(call: Call, until: int) -> int:
-    """Apply every transition due by `until` in `call.ns`; returns how many happened."""
+def advance(call: Call, until: int, limit: int = 100_000) -> int:
+    """Apply every transition due by `until` in `call.ns`, in time order across all
+    subscriptions (so events are recorded and delivered chronologically)."""
     ns: Namespace = call.ns
+    heap: list[tuple[int, int, str]] = []
+    for sub_id, rec in ns.tables["subscriptions"].items():
+        step = _next_transition(ns, rec, until)
+        if step is not None:
+            heap.append((step[0], _order(rec), sub_id))
+    heapq.heapify(heap)
     count = 0
-    for sub_id in list(ns.tables["subscriptions"]):
-        # Guard against runaway loops (e.g. a daily price advanced by decades).
-        for _ in range(10000):
-            rec = ns.tables["subscriptions"][sub_id]
-            step = _next_transition(ns, rec, until)
-            if step is None:
-                break
-            at, kind = step
-            _transition(call, rec, at, kind)
-            count += 1
+    # The limit guards against runaway loops (e.g. a daily price advanced by decades).
+    while heap and count < limit:
+        _, _, sub_id = heapq.heappop(heap)
+        rec = ns.tables["subscriptions"][sub_id]
+        step = _next_transition(ns, rec, until)
+        if step is None:
+            continue
+        _transition(call, rec, *step)
+        count += 1
+        step = _next_transition(ns, rec, until)
+        if step is not None:
+            heapq.heappush(heap, (step[0], _order(rec), sub_id))
     return count
+
+
+def _order(rec: dict[str, Any]) -> int:
+    # Ties between subscriptions resolve by creation time, oldest first.
+    return int(rec["created"])
 
 
 def _transition(call: Call, rec: dict[str, Any], at: int, kind: str) -> None:

@@ -93,6 +93,7 @@ class StripeEmulatorProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
+        Path(self.stderr_path).unlink(missing_ok=True)
 
     # --- control API ---------------------------------------------------------------------
 

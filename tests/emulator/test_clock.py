@@ -100,3 +100,13 @@ def test_repeating_discount_expires(client, emu):
     assert len(sub.discounts) == 1
     emu.advance(70 * DAY)
     assert client.v1.subscriptions.retrieve(sub.id).discounts == []
+
+
+def test_events_from_one_advance_are_chronological(client, emu):
+    make_subscription(client)
+    make_subscription(client, trial_period_days=10)
+    result = emu.advance(65 * DAY)
+    events = client.v1.events.list(params={"limit": 100}).data
+    created = [e.created for e in events if e.id in result["events"]]
+    assert len(created) >= 4
+    assert created == sorted(created, reverse=True)  # newest first, like Stripe
