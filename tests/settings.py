@@ -21,8 +21,10 @@ from mrrx.settings import *  # noqa: E402, F403
 from mrrx.settings import DATABASES, VAR_DIR  # noqa: E402
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # A file, not memory, so that worker processes started by tests share it.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # A file, not memory, so that worker processes started by tests share it (they inherit
+    # the name through the environment); one per test run, so that runs never collide.
+    _name = os.environ.setdefault("MRRX_TEST_SQLITE", str(VAR_DIR / f"test-{os.getpid()}.sqlite3"))
+    DATABASES["default"]["TEST"] = {"NAME": _name}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
