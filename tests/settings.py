@@ -25,6 +25,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # the name through the environment); one per test run, so that runs never collide.
     _name = os.environ.setdefault("MRRX_TEST_SQLITE", str(VAR_DIR / f"test-{os.getpid()}.sqlite3"))
     DATABASES["default"]["TEST"] = {"NAME": _name}
+else:
+    # One test database per run on the server too, so parallel runs never collide.
+    _name = os.environ.setdefault("MRRX_TEST_DBNAME", f"test_mrrx_{os.getpid()}")
+    DATABASES["default"]["TEST"] = {"NAME": _name}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
