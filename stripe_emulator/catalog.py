@@ -314,6 +314,10 @@ def create_price(call: Call) -> dict[str, Any]:
             raise invalid(
                 "The maximum billing interval is three years.", "recurring[interval_count]"
             )
+    if p.get("lookup_key") and not p.get("transfer_lookup_key"):
+        # Check before creating anything (product_data makes a product).
+        _claim_lookup_key(call, "", p["lookup_key"], False)
+    price_id = new_id("price")
     if "product" in p:
         product_id = require_record(call.ns, "products", p["product"], "product")["id"]
     elif "product_data" in p:
@@ -323,7 +327,6 @@ def create_price(call: Call) -> dict[str, Any]:
         product_id = new_product(call, data)["id"]
     else:
         raise param_missing("product")
-    price_id = new_id("price")
     if p.get("lookup_key"):
         _claim_lookup_key(call, price_id, p["lookup_key"], p.get("transfer_lookup_key", False))
     rec = {
@@ -339,9 +342,6 @@ def create_price(call: Call) -> dict[str, Any]:
         "metadata": clean_metadata(p.get("metadata")),
     }
     call.ns.tables["prices"][price_id] = rec
-    product_rec = call.ns.tables["products"][product_id]
-    if product_rec.get("default_price") is None and "product_data" in p:
-        product_rec["default_price"] = price_id
     call.emit("price.created", call.render("prices", rec))
     return call.render("prices", rec, p.get("expand", ()))
 

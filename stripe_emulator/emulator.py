@@ -12,6 +12,7 @@ import os
 import re
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
@@ -351,6 +352,14 @@ class Emulator:
             entry["status"] = exc.status
             entry["error"] = exc.error
             return Response(exc.status, exc.body(), headers)
+        except Exception as exc:
+            # An emulator bug: answer like Stripe's 500 (stripe-python raises APIError) and
+            # leave the traceback on stderr instead of dropping the connection.
+            traceback.print_exc()
+            entry["status"] = 500
+            entry["error"] = "api_error"
+            err = StripeError(500, f"Stripe emulator internal error: {exc!r}", type="api_error")
+            return Response(500, err.body(request_id, livemode, now), headers)
 
     def _authenticate(self, hdrs: dict[str, str]) -> tuple[bool, str | None]:
         """(livemode, connected account or None) for the request's key and Stripe-Account."""
@@ -831,7 +840,7 @@ class Emulator:
         try:
             data = {**_flat(query), **_control_body(body)}
             result = self._control_route(method, path.rstrip("/"), data)
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             message = str(exc) if not isinstance(exc, KeyError) else f"missing field {exc}"
             return Response(
                 400, {"error": {"type": "invalid_request_error", "message": message}}, {}
