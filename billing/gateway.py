@@ -71,6 +71,8 @@ META_ORIGINAL_TRIAL_END = "mrrx_original_trial_end"
 _SUBSCRIPTION_EXPAND = ["customer", "items.data.price.product", "discounts"]
 _GONE_STATUSES = frozenset({"canceled", "incomplete_expired"})
 _COMMENT_MAX = 5000
+# How old a signed webhook may be (Stripe's own default): older ones could be replays.
+WEBHOOK_TOLERANCE_SECONDS = 300
 
 
 # --- Our shapes ----------------------------------------------------------------------------
@@ -363,8 +365,9 @@ def _plain(obj: Any) -> dict[str, Any]:
     return obj.to_dict()
 
 
-def _number(value: float | int) -> int | float:
-    return int(value) if float(value).is_integer() else value
+def _number(value: Any) -> int | float:
+    # stripe-python gives decimals as Decimal; outcome details must stay JSON numbers.
+    return int(value) if float(value).is_integer() else float(value)
 
 
 def _coupon_duration_months(coupon: dict[str, Any]) -> int | None:
@@ -946,7 +949,10 @@ def webhook_event_verify(
         if not secret:
             continue
         try:
-            stripe.WebhookSignature.verify_header(payload, signature_header, secret)
+            # Without a tolerance stripe-python accepts any timestamp: replays.
+            stripe.WebhookSignature.verify_header(
+                payload, signature_header, secret, tolerance=WEBHOOK_TOLERANCE_SECONDS
+            )
         except stripe.SignatureVerificationError as exc:
             last_error = exc.user_message or "Signature verification failed."
             continue

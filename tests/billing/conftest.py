@@ -21,18 +21,24 @@ SEED_KEY = "sk_test_seed"  # the emulator's platform namespace, as a merchant's 
 MERCHANT_KEY = "rk_test_merchant_restricted_key_1234"
 
 
-@pytest.fixture
-def emulator(stripe_emulator, settings):  # noqa: F811
-    """The emulator, emptied, with the product's Stripe settings pointing at it."""
-    stripe_emulator.reset()
-    settings.STRIPE_API_BASE = stripe_emulator.base_url
-    settings.STRIPE_CONNECT_BASE = stripe_emulator.base_url
+@pytest.fixture(autouse=True)
+def stripe_platform(settings):  # type: ignore[no-untyped-def]
+    """This installation's Stripe platform settings, the same on every backend."""
     settings.STRIPE_TEST_CLIENT_ID = "ca_test_mrrx_platform"
     settings.STRIPE_CLIENT_ID = "ca_live_mrrx_platform"
     settings.STRIPE_PLATFORM_TEST_SECRET_KEY = PLATFORM_TEST_KEY
     settings.STRIPE_PLATFORM_SECRET_KEY = "sk_live_mrrx_platform"
     settings.STRIPE_WEBHOOK_SECRET = [PLATFORM_WEBHOOK_SECRET]
     settings.STRIPE_TIMEOUT_SECONDS = 10
+    settings.PUBLIC_BASE_URL = "http://localhost:8000"
+
+
+@pytest.fixture
+def emulator(stripe_emulator, settings):  # noqa: F811
+    """The emulator, emptied, with the product's Stripe settings pointing at it."""
+    stripe_emulator.reset()
+    settings.STRIPE_API_BASE = stripe_emulator.base_url
+    settings.STRIPE_CONNECT_BASE = stripe_emulator.base_url
     return stripe_emulator
 
 
@@ -99,7 +105,9 @@ def stripe_subscription(emulator, subscription_id: str, account: str | None = No
     client = (
         emulator.client(SEED_KEY, stripe_account=account) if account else emulator.client(SEED_KEY)
     )
-    return client.v1.subscriptions.retrieve(subscription_id, {"expand": ["discounts"]}).to_dict()
+    sub = client.v1.subscriptions.retrieve(subscription_id, {"expand": ["discounts"]})
+    # Through JSON, as Stripe sent it (stripe-python turns decimal fields into Decimal).
+    return json.loads(json.dumps(sub.to_dict(), default=float))
 
 
 @pytest.fixture
