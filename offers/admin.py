@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from .models import FlowConfig, Offer
@@ -63,12 +64,25 @@ class FlowConfigForm(forms.ModelForm):
         return reasons_clean(self.cleaned_data.get("reasons"))
 
 
+class ModeFilter(admin.SimpleListFilter):
+    title = "mode"
+    parameter_name = "mode"
+
+    def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+        return [("test", "Test"), ("live", "Live")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() in ("test", "live"):
+            return queryset.filter(livemode=self.value() == "live")
+        return queryset
+
+
 @admin.register(FlowConfig)
 class FlowConfigAdmin(admin.ModelAdmin):
     form = FlowConfigForm
     inlines = [OfferInline]
     list_display = ["tenant", "mode", "cancel_timing", "offer_count", "updated_at"]
-    list_filter = ["livemode"]
+    list_filter = [ModeFilter]
     list_select_related = ["tenant"]
     search_fields = ["tenant__name", "tenant__slug", "tenant__id"]
     readonly_fields = ["tenant", "mode", "updated_at"]
@@ -89,9 +103,12 @@ class FlowConfigAdmin(admin.ModelAdmin):
         ("Cancellation", {"fields": ["cancel_timing"]}),
     ]
 
-    @admin.display(description="offers")
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(offer_count=Count("offers"))
+
+    @admin.display(description="offers", ordering="offer_count")
     def offer_count(self, obj: FlowConfig) -> int:
-        return obj.offers.count()
+        return obj.offer_count  # type: ignore[attr-defined]
 
     # Every workspace gets its configurations when it is made (or on first use).
     def has_add_permission(self, request: HttpRequest) -> bool:
