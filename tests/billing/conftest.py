@@ -21,8 +21,7 @@ SEED_KEY = "sk_test_seed"  # the emulator's platform namespace, as a merchant's 
 MERCHANT_KEY = "rk_test_merchant_restricted_key_1234"
 
 
-@pytest.fixture(autouse=True)
-def stripe_platform(settings):  # type: ignore[no-untyped-def]
+def platform_settings(settings) -> None:  # type: ignore[no-untyped-def]
     """This installation's Stripe platform settings, the same on every backend."""
     settings.STRIPE_TEST_CLIENT_ID = "ca_test_mrrx_platform"
     settings.STRIPE_CLIENT_ID = "ca_live_mrrx_platform"
@@ -33,10 +32,16 @@ def stripe_platform(settings):  # type: ignore[no-untyped-def]
     settings.PUBLIC_BASE_URL = "http://localhost:8000"
 
 
+@pytest.fixture(autouse=True)
+def stripe_platform(settings):  # type: ignore[no-untyped-def]
+    platform_settings(settings)
+
+
 @pytest.fixture
 def emulator(stripe_emulator, settings):  # noqa: F811
     """The emulator, emptied, with the product's Stripe settings pointing at it."""
     stripe_emulator.reset()
+    platform_settings(settings)  # also for test packages that import only this fixture
     settings.STRIPE_API_BASE = stripe_emulator.base_url
     settings.STRIPE_CONNECT_BASE = stripe_emulator.base_url
     return stripe_emulator
