@@ -365,3 +365,33 @@ CELERY_BEAT_SCHEDULE.update(
         },
     }
 )
+
+# --- webhooks ---
+# Outbound webhooks (SPEC section 6). Each attempt gets at most WEBHOOK_TIMEOUT seconds in
+# all (connect, send, response); then the schedule below, in seconds between attempts,
+# each stretched or shrunk by up to WEBHOOK_RETRY_JITTER: 8 attempts in all.
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=15.0)
+WEBHOOK_RETRY_SCHEDULE: list[int] = [5, 300, 1800, 7200, 18000, 36000, 36000]
+WEBHOOK_RETRY_JITTER = 0.2
+# An endpoint whose every attempt failed for this long is disabled and its members told.
+WEBHOOK_DISABLE_AFTER = timedelta(days=5)
+# After a rotation the old secret signs beside the new one for this long.
+WEBHOOK_SECRET_ROTATION_OVERLAP = timedelta(hours=24)
+# Loopback receivers are for development and tests; nothing else private is ever allowed.
+WEBHOOK_ALLOW_LOOPBACK = env.bool("WEBHOOK_ALLOW_LOOPBACK", default=EMBEDDED or DEBUG)
+# A queued attempt whose message never ran (a broker that lost it) is queued again by the
+# dispatcher after this long.
+WEBHOOK_REQUEUE_AFTER = timedelta(seconds=env.int("WEBHOOK_REQUEUE_AFTER_SECONDS", default=300))
+WEBHOOK_DISPATCH_BATCH = 500
+WEBHOOK_DISPATCH_MAX_BATCHES = 20
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "webhooks-dispatch-due": {
+            "task": "webhooks.tasks.deliveries_dispatch_due",
+            "schedule": timedelta(seconds=5),
+            # On the default queue, so a backlog of attempts does not hold it up; a tick
+            # nobody ran in time is dropped, the next one does its work.
+            "options": {"queue": "default", "expires": 5},
+        },
+    }
+)

@@ -1,0 +1,18 @@
+"""Celery tasks of the ``webhooks`` queue: each loads nothing itself and calls one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(name="webhooks.tasks.delivery_attempt")
+def delivery_attempt_task(delivery_id: str, attempt: int | None = None) -> None:
+    # A delivery that is gone, finished or already past this attempt is a no-op.
+    services.delivery_attempt(delivery_id=delivery_id, attempt=attempt)
+
+
+@shared_task(name="webhooks.tasks.deliveries_dispatch_due")
+def deliveries_dispatch_due_task() -> int:
+    return services.deliveries_dispatch_due()
