@@ -94,7 +94,7 @@ def _celery_app():  # type: ignore[no-untyped-def]
     return app
 
 
-def _configure_broker(app, url: str, options: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
+def configure_broker(app, url: str, options: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
     app.conf.broker_url = url
     app.conf.broker_transport_options = options
     # Drop pooled connections and producers made with the previous settings (kombu keeps
@@ -160,13 +160,13 @@ def isolated_broker(app=None) -> Iterator[BrokerNamespace]:  # type: ignore[no-u
         )
     else:
         raise RuntimeError(f"No isolated namespace for the broker {url!r}.")
-    _configure_broker(app, namespace.url, namespace.transport_options)
+    configure_broker(app, namespace.url, namespace.transport_options)
     try:
         yield namespace
     finally:
         with suppress(Exception):
             purge_queues(app)
-        _configure_broker(app, saved_url, saved_options)
+        configure_broker(app, saved_url, saved_options)
         namespace.cleanup()
 
 
@@ -311,7 +311,7 @@ def _worker_main(argv: list[str]) -> None:
 
     from mrrx.celery import app
 
-    _configure_broker(app, config["broker_url"], config["broker_transport_options"])
+    configure_broker(app, config["broker_url"], config["broker_transport_options"])
 
     @worker_ready.connect(weak=False)
     def _announce_ready(**kwargs: Any) -> None:

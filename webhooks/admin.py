@@ -58,7 +58,8 @@ class EndpointForm(forms.ModelForm):
         cleaned = super().clean()
         if "url" not in cleaned:
             return cleaned
-        livemode = self.instance.livemode if self.instance.pk else cleaned.get("livemode", False)
+        adding = self.instance._state.adding
+        livemode = cleaned.get("livemode", False) if adding else self.instance.livemode
         try:
             cleaned["url"], cleaned["event_types"] = endpoint_validate(
                 livemode=bool(livemode), url=cleaned["url"], event_types=cleaned.get("event_types")

@@ -4,13 +4,20 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.utils import timezone
 
 from tests.factories import MembershipFactory, UserFactory
-from tests.worker_fixture import celery_broker, celery_worker_process  # noqa: F401
-from webhooks.services import endpoint_create
+from tests.worker_fixture import (  # noqa: F401
+    celery_broker,
+    celery_worker_process,
+    isolated_broker,
+)
+from webhooks.models import Delivery
+from webhooks.services import endpoint_create, event_emit
 
 
 @pytest.fixture(scope="package")
@@ -88,7 +95,7 @@ class Receiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
@@ -176,3 +183,40 @@ SESSION_DATA = {
     "survey_response": {"reason": "not_using_enough"},
     "metadata": {"plan": "pro"},
 }
+
+
+@pytest.fixture
+def unconsumed_broker():
+    """A broker namespace no worker reads, for tests that queue without wanting it run."""
+    with isolated_broker() as namespace:
+        yield namespace
+
+
+class Clock:
+    """``django.utils.timezone.now``, frozen and moved by hand."""
+
+    def __init__(self, now):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def set(self, when):
+        self.now = when
+
+    def advance(self, **delta):
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    frozen = Clock(timezone.now().replace(microsecond=0))
+    monkeypatch.setattr(timezone, "now", frozen)
+    return frozen
+
+
+def emit_one(tenant, type: str = "session.completed", *, livemode: bool = False, data=None):
+    """Emit an event (its on-commit message never runs in a test transaction) and return
+    its one delivery."""
+    event = event_emit(tenant=tenant, livemode=livemode, type=type, data=data or SESSION_DATA)
+    return Delivery.objects.get(event=event)

@@ -10,7 +10,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from tests.factories import TenantFactory
-from tests.worker_fixture import _configure_broker
+from tests.worker_fixture import configure_broker
 from webhooks.events import DATA_KEYS
 from webhooks.models import Delivery, DeliveryAttempt, Event
 from webhooks.services import deliveries_dispatch_due, event_emit
@@ -69,11 +69,11 @@ def test_an_event_written_while_the_broker_is_down_is_delivered_once_it_is_back(
     from mrrx.celery import app
 
     make_endpoint(tenant)
-    _configure_broker(app, "redis://127.0.0.1:1/0", {"max_retries": 1})
+    configure_broker(app, "redis://127.0.0.1:1/0", {"max_retries": 1})
     try:
         event = event_emit(tenant=tenant, livemode=False, type="session.created", data={})
     finally:
-        _configure_broker(app, celery_broker.url, celery_broker.transport_options)
+        configure_broker(app, celery_broker.url, celery_broker.transport_options)
 
     delivery = Delivery.objects.get(event=event)
     assert delivery.status == "pending"
