@@ -437,3 +437,29 @@ def test_stripe_connect_command_refuses_a_key_of_the_other_mode(emulator, tenant
             "rk_live_wrong_mode_key_1",
         )
     assert StripeConnection.objects.count() == 0
+
+
+def test_the_connect_page_offers_stripe_connect_and_a_key_form(emulator, admin_client_for):
+    page = admin_client_for.get(ADD_URL)
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Connect Stripe" in html
+    assert 'name="key"' in html
+    assert 'type="password"' in html
+
+
+def test_connect_without_platform_settings_explains_and_redirects(
+    emulator, admin_client_for, tenant, settings
+):
+    settings.STRIPE_PLATFORM_SECRET_KEY = ""
+
+    response = admin_client_for.get(
+        reverse("admin:billing_stripeconnection_connect_oauth"),
+        {"tenant": tenant.pk, "mode": "live"},
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/billing/stripeconnection/"
+    shown = admin_client_for.get(response["Location"]).content.decode()
+    assert "Stripe Connect is not configured" in shown
