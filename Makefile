@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
+# honcho gives each process a PORT of its own, so the web port travels under another name.
+export MRRX_WEB_PORT = $(PORT)
+export PUBLIC_BASE_URL ?= http://localhost:$(PORT)
 
 .PHONY: run test lint format migrate install bench clean
 

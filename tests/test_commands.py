@@ -8,6 +8,8 @@ from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from tenants.models import ApiKey, Tenant
+from tests.billing.conftest import emulator  # noqa: F401
+from tests.stripe_emulator_fixture import stripe_emulator  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -84,9 +86,12 @@ def test_commands_refuse_unknown_workspace_and_prefix():
     assert ApiKey.objects.count() == 0
 
 
-def test_demo_setup_key_works_and_rotates():
+def test_demo_setup_key_works_and_rotates(emulator):
     first = json.loads(_run("demo_setup", "--json"))
     second = json.loads(_run("demo_setup", "--json"))
+    # The demo subscriber's cancel link is the same open session both times.
+    assert first["cancel_url"].startswith("http") and "/c/" in first["cancel_url"]
+    assert first["subscription_id"] == second["subscription_id"]
     assert first["workspace"] == second["workspace"]
     assert Tenant.objects.filter(slug="demo").count() == 1
     assert _client(second["test_key"]).get("/api/v1/workspace").json()["id"] == first["workspace"]

@@ -7,6 +7,7 @@ again: each run revokes the previous demo key and issues a new one.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 
@@ -15,6 +16,12 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from billing.demo import demo_stripe_setup
+from offers.selectors import flow_config_get
+from offers.services import offer_update
+from sessions_app.models import ACTIVE_STATUSES, Session
+from sessions_app.services import session_create, session_url
+from sessions_app.tokens import session_token
 from tenants.models import ApiKey, Tenant
 from tenants.services import apikey_issue, apikey_revoke, tenant_create
 
@@ -34,6 +41,48 @@ def _wait_for(url: str, timeout: float = 60) -> None:
     raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
 
 
+def _offer_the_cheaper_price(tenant: Tenant, stripe: dict) -> None:  # type: ignore[type-arg]
+    """Downgrade offers in the demo flow move Pro subscribers to Basic."""
+    pro, basic = stripe["price_ids"]["pro"], stripe["price_ids"]["basic"]
+    config = flow_config_get(tenant=tenant, livemode=False)
+    target = {
+        "price_id": basic,
+        "amount": 1900,
+        "currency": "usd",
+        "interval": "month",
+        "product_name": "Basic",
+        "from_amount": 2900,
+    }
+    for offer in config.offers.filter(action="downgrade"):
+        offer_update(offer=offer, params={"targets": {pro: target}})
+
+
+def _cancel_url(tenant: Tenant, stripe: dict) -> str:  # type: ignore[type-arg]
+    """A hosted-flow link for the demo subscriber: their open session, or a new one."""
+    session = Session.objects.filter(
+        tenant=tenant,
+        livemode=False,
+        subscription_id=stripe["subscription_id"],
+        status__in=ACTIVE_STATUSES,
+    ).first()
+    if session is None:
+        session, token = session_create(
+            tenant=tenant,
+            livemode=False,
+            customer_id=stripe["customer_id"],
+            subscription_id=stripe["subscription_id"],
+            metadata={"source": "make run"},
+        )
+    else:
+        token = session_token(
+            session_id=session.id,
+            tenant_id=tenant.pk,
+            livemode=False,
+            expires_at=session.expires_at,
+        )
+    return session_url(token)
+
+
 class Command(BaseCommand):
     help = "Create the demo workspace if missing and print a fresh demo test key."
 
@@ -47,7 +96,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
         if options["wait"]:
-            _wait_for(f"{settings.PUBLIC_BASE_URL}/api/v1/health")
+            port = os.environ.get("MRRX_WEB_PORT") or os.environ.get("PORT", "8000")
+            _wait_for(f"http://127.0.0.1:{port}/api/v1/health")
             if settings.STRIPE_API_BASE:
                 _wait_for(f"{settings.STRIPE_API_BASE}/_emulator/clock")
         self._setup(options)
@@ -68,7 +118,17 @@ class Command(BaseCommand):
             for old in ApiKey.objects.filter(tenant=tenant, name=DEMO_KEY_NAME, revoked_at=None):
                 apikey_revoke(api_key=old)
             _, plaintext = apikey_issue(tenant=tenant, livemode=False, name=DEMO_KEY_NAME)
-        info = {"workspace": tenant.pk, "test_key": plaintext, "base_url": settings.PUBLIC_BASE_URL}
+        stripe = demo_stripe_setup(tenant=tenant)
+        _offer_the_cheaper_price(tenant, stripe)
+        cancel_url = _cancel_url(tenant, stripe)
+        info = {
+            "workspace": tenant.pk,
+            "test_key": plaintext,
+            "base_url": settings.PUBLIC_BASE_URL,
+            "cancel_url": cancel_url,
+            "customer_id": stripe["customer_id"],
+            "subscription_id": stripe["subscription_id"],
+        }
         if options["json"]:
             self.stdout.write(json.dumps(info))
             self.stdout.flush()
@@ -82,6 +142,8 @@ class Command(BaseCommand):
                     "MRRX demo is ready.",
                     f"  Workspace:    {tenant.name} ({tenant.pk})",
                     f"  Test API key: {plaintext}",
+                    f"  Cancel URL:   {cancel_url}",
+                    f"  Subscriber:   {stripe['customer_id']} / {stripe['subscription_id']}",
                     f"  Try:          curl -H 'Authorization: Bearer {plaintext}' "
                     f"{base}/api/v1/workspace",
                     f"  API docs:     {base}/api/docs",
