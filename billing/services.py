@@ -411,6 +411,19 @@ def stripe_event_process(*, event_id: str) -> StripeEvent:
     return event
 
 
+def stripe_events_process_stale(*, older_than: timedelta = timedelta(minutes=2)) -> int:
+    """Process verified events stored but never processed (the process died in between)."""
+    cutoff = timezone.now() - older_than
+    stale = StripeEvent.objects.filter(
+        signature_valid=True, status=StripeEvent.Status.RECEIVED, received_at__lt=cutoff
+    ).values_list("pk", flat=True)
+    count = 0
+    for event_id in list(stale[:500]):
+        stripe_event_process(event_id=event_id)
+        count += 1
+    return count
+
+
 @on_stripe_event("account.application.deauthorized")
 def _connection_revoked(event: Any) -> None:
     # The merchant disconnected MRRX from their Stripe dashboard: forget the connection.

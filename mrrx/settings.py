@@ -349,6 +349,10 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "billing.tasks.oauth_states_prune",
             "schedule": timedelta(hours=1),
         },
+        "billing-process-stale-stripe-events": {
+            "task": "billing.tasks.stripe_events_process_stale",
+            "schedule": timedelta(minutes=5),
+        },
     }
 )
 

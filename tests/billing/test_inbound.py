@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from billing.gateway import StripeGateway
 from billing.inbound import InboundEvent, on_stripe_event
 from billing.models import StripeConnection, StripeEvent
-from billing.services import stripe_connection_set_webhook_secret
+from billing.services import (
+    stripe_connection_set_webhook_secret,
+    stripe_events_process_stale,
+)
 from tenants.models import Tenant
 from tests.factories import TenantFactory, UserFactory
 
@@ -302,3 +307,35 @@ def test_the_emulator_delivers_a_cancellation_to_the_workspace_endpoint(
     assert (event.subscription.id, event.subscription.status) == (s.subscription_id, "canceled")
     ours = [d for d in emulator.deliveries() if d["endpoint"] == endpoint_id]
     assert [d["status"] for d in ours] == [200]
+
+
+def test_an_event_stored_but_never_processed_is_picked_up_later(
+    client, connect_connection, received
+):
+    on_stripe_event("customer.subscription.deleted")(received.append)
+    body = event_body(account=ACCOUNT, event_id="evt_stranded")
+    # As if the process died between storing and processing.
+    stored = StripeEvent.objects.create(
+        stripe_event_id="evt_stranded",
+        type="customer.subscription.deleted",
+        account_id=ACCOUNT,
+        livemode=False,
+        payload=body,
+        signature_valid=True,
+        received_at=timezone.now() - timedelta(minutes=10),
+    )
+    fresh = StripeEvent.objects.create(
+        stripe_event_id="evt_just_now",
+        type="customer.subscription.deleted",
+        account_id=ACCOUNT,
+        livemode=False,
+        payload=body,
+        signature_valid=True,
+    )
+
+    assert stripe_events_process_stale() == 1
+
+    stored.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (stored.status, fresh.status) == ("processed", "received")
+    assert [e.id for e in received] == ["evt_stranded"]
