@@ -108,6 +108,9 @@ class Session(models.Model):
     failure = models.JSONField(null=True, blank=True)
     execution_attempts = models.PositiveSmallIntegerField(default=0)
     end_reason = models.CharField(max_length=32, choices=EndReason.choices, blank=True)
+    # Set in the same statement that ends a session in bulk, cleared when its
+    # session.expired event is written: the row is its own outbox.
+    end_event_pending = models.BooleanField(default=False)
 
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     viewed_at = models.DateTimeField(null=True, blank=True)
@@ -138,6 +141,8 @@ class Session(models.Model):
             models.Index(fields=["status", "expires_at"], name="session_due_idx"),
             models.Index(fields=["tenant", "livemode", "subscription_id"], name="session_sub_idx"),
             models.Index(fields=["tenant", "livemode", "customer_id"], name="session_cus_idx"),
+            # Analytics (dashboard): a workspace's sessions started in a date range.
+            models.Index(fields=["tenant", "livemode", "created_at"], name="session_created_idx"),
         ]
 
     def __str__(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from mrrx.api.errors import ApiError
 from mrrx.formats import iso_timestamp
 from tenants.models import Tenant
 from tenants.selectors import return_url_allowed
-from webhooks.services import event_emit
+from webhooks.services import event_emit, event_emit_many
 
 from .models import ACTIVE_STATUSES, OPENED_STATUSES, EndReason, Session, SessionStatus
 from .serializers import session_event_data
@@ -204,59 +205,105 @@ def session_url(token: str) -> str:
     return f"{settings.PUBLIC_BASE_URL}/c/{token}"
 
 
-def _end_sessions(
-    *, filters: dict[str, Any], status: str, end_reason: str, now: datetime, batch: int
-) -> int:
-    """Move matching sessions to ``status`` in set-based batches, emitting their events.
+# The columns an ended session's event is built from.
+_EVENT_FIELDS = (
+    "id",
+    "tenant_id",
+    "livemode",
+    "customer_id",
+    "subscription_id",
+    "metadata",
+    "survey_reason",
+    "survey_reason_other",
+    "survey_feedback",
+    "selected_action",
+)
 
-    Each batch claims rows with ``select_for_update(skip_locked=True)``, updates them in
-    one statement guarded by their old statuses, and writes their events in the same
-    transaction, so a crash never leaves an ended session without its event.
+
+def _end_sessions(*, filters: dict[str, Any], status: str, end_reason: str, now: datetime) -> int:
+    """Move every matching session to ``status`` in one statement.
+
+    The same statement marks each row's ``session.expired`` event as owed, so the
+    events written afterwards (``sessions_emit_end_events``) can lag but never be lost.
     """
+    return Session.objects.filter(**filters).update(
+        status=status, end_reason=end_reason, ended_at=now, end_event_pending=True
+    )
+
+
+def sessions_emit_end_events(*, batch: int = 5000, budget_seconds: float = 40) -> int:
+    """Write the ``session.expired`` events owed by ended sessions, a batch at a time,
+    for at most about ``budget_seconds`` (a periodic task's share; the rest waits for the
+    next run)."""
     total = 0
-    while True:
+    deadline = time.monotonic() + budget_seconds
+    while time.monotonic() < deadline:
         with transaction.atomic():
-            ids = list(
+            rows = list(
                 Session.objects.select_for_update(skip_locked=True)
-                .filter(**filters)
-                .values_list("id", flat=True)[:batch]
+                .filter(end_event_pending=True)
+                .values(*_EVENT_FIELDS, "status", "end_reason")[:batch]
             )
-            if not ids:
-                return total
-            Session.objects.filter(id__in=ids, **filters).update(
-                status=status, end_reason=end_reason, ended_at=now
+            if not rows:
+                break
+            event_emit_many(
+                type="session.expired",
+                items=[
+                    (row["tenant_id"], row["livemode"], _ended_event_data(row)) for row in rows
+                ],
             )
-            for session in Session.objects.filter(id__in=ids, status=status).select_related(
-                "tenant"
-            ):
-                event_emit(
-                    tenant=session.tenant,
-                    livemode=session.livemode,
-                    type="session.expired",
-                    data={**session_event_data(session), "end_reason": end_reason},
-                )
-            total += len(ids)
+            Session.objects.filter(id__in=[row["id"] for row in rows]).update(
+                end_event_pending=False
+            )
+        total += len(rows)
+    return total
 
 
-def sessions_expire_due(*, now: datetime | None = None, batch: int = 1000) -> dict[str, int]:
-    """Sessions past ``expires_at``: never opened → ``expired``, opened → ``abandoned``."""
-    now = now or timezone.now()
+def _ended_event_data(row: dict[str, Any]) -> dict[str, Any]:
+    survey = None
+    if row["survey_reason"]:
+        survey = {
+            "reason": row["survey_reason"],
+            "reason_other": row["survey_reason_other"] or None,
+            "feedback": row["survey_feedback"] or None,
+        }
     return {
-        "expired": _end_sessions(
-            filters={"status": SessionStatus.CREATED, "expires_at__lte": now},
-            status=SessionStatus.EXPIRED,
-            end_reason=EndReason.TIMED_OUT,
-            now=now,
-            batch=batch,
-        ),
-        "abandoned": _end_sessions(
-            filters={"status__in": OPENED_STATUSES, "expires_at__lte": now},
-            status=SessionStatus.ABANDONED,
-            end_reason=EndReason.TIMED_OUT,
-            now=now,
-            batch=batch,
-        ),
+        "session_id": row["id"],
+        "subscription_id": row["subscription_id"],
+        "customer_id": row["customer_id"],
+        "status": row["status"],
+        "end_reason": row["end_reason"],
+        "action": row["selected_action"] or None,
+        "outcome": None,
+        "survey_response": survey,
+        "metadata": row["metadata"],
+        "livemode": row["livemode"],
     }
+
+
+def sessions_expire_due(*, now: datetime | None = None) -> dict[str, int]:
+    """Sessions past ``expires_at``: never opened → ``expired``, opened → ``abandoned``.
+
+    One set-based update per status; their events follow in batches.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        result = {
+            "expired": _end_sessions(
+                filters={"status": SessionStatus.CREATED, "expires_at__lte": now},
+                status=SessionStatus.EXPIRED,
+                end_reason=EndReason.TIMED_OUT,
+                now=now,
+            ),
+            "abandoned": _end_sessions(
+                filters={"status__in": OPENED_STATUSES, "expires_at__lte": now},
+                status=SessionStatus.ABANDONED,
+                end_reason=EndReason.TIMED_OUT,
+                now=now,
+            ),
+        }
+    sessions_emit_end_events()
+    return result
 
 
 def sessions_end_for_canceled_subscription(
@@ -266,18 +313,19 @@ def sessions_end_for_canceled_subscription(
     that one is our own action, and finishes on its own)."""
     now = timezone.now()
     common = {"tenant": tenant, "livemode": livemode, "subscription_id": subscription_id}
-    ended = _end_sessions(
-        filters={**common, "status": SessionStatus.CREATED},
-        status=SessionStatus.EXPIRED,
-        end_reason=EndReason.SUBSCRIPTION_CANCELED,
-        now=now,
-        batch=100,
-    )
-    ended += _end_sessions(
-        filters={**common, "status__in": OPENED_STATUSES},
-        status=SessionStatus.ABANDONED,
-        end_reason=EndReason.SUBSCRIPTION_CANCELED,
-        now=now,
-        batch=100,
-    )
+    with transaction.atomic():
+        ended = _end_sessions(
+            filters={**common, "status": SessionStatus.CREATED},
+            status=SessionStatus.EXPIRED,
+            end_reason=EndReason.SUBSCRIPTION_CANCELED,
+            now=now,
+        )
+        ended += _end_sessions(
+            filters={**common, "status__in": OPENED_STATUSES},
+            status=SessionStatus.ABANDONED,
+            end_reason=EndReason.SUBSCRIPTION_CANCELED,
+            now=now,
+        )
+    if ended:
+        sessions_emit_end_events()
     return ended

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -253,34 +253,56 @@ def event_emit(*, tenant: Tenant, livemode: bool, type: str, data: Mapping[str, 
     is written per enabled endpoint of ``tenant`` and mode that subscribes to ``type``.
     Nothing is sent before the transaction commits; if it rolls back, nothing was.
     """
-    payload_data = build_data(type, data, livemode=livemode)
+    return event_emit_many(type=type, items=[(tenant.pk, livemode, data)])[0]
+
+
+def event_emit_many(
+    *, type: str, items: Sequence[tuple[str, bool, Mapping[str, Any]]]
+) -> list[Event]:
+    """``event_emit`` for many events of one type at once: ``items`` are
+    ``(tenant id, livemode, data)``. A few statements however many events (sweeps)."""
     now = timezone.now()
-    event_id = new_id("evt")
-    body = json.dumps(
-        {"id": event_id, "type": type, "created_at": iso_timestamp(now), "data": payload_data},
-        cls=_PayloadEncoder,
-        separators=(",", ":"),
-    )
+    created_at = iso_timestamp(now)
+    events = []
+    for tenant_id, livemode, data in items:
+        payload_data = build_data(type, data, livemode=livemode)
+        event_id = new_id("evt")
+        body = json.dumps(
+            {"id": event_id, "type": type, "created_at": created_at, "data": payload_data},
+            cls=_PayloadEncoder,
+            separators=(",", ":"),
+        )
+        events.append(
+            Event(
+                id=event_id,
+                tenant_id=tenant_id,
+                livemode=livemode,
+                type=type,
+                session_id=str(payload_data.get("session_id") or "")[:64],
+                body=body,
+                created_at=now,
+            )
+        )
     # The on-commit message normally sends the first attempt; the dispatcher takes over
     # only if that message never arrives.
     first_due = now + settings.WEBHOOK_REQUEUE_AFTER
+    subscribers: dict[tuple[str, bool], list[Endpoint]] = {}
     with transaction.atomic():
-        event = Event.objects.create(
-            id=event_id,
-            tenant=tenant,
-            livemode=livemode,
-            type=type,
-            session_id=str(payload_data.get("session_id") or "")[:64],
-            body=body,
-            created_at=now,
-        )
-        endpoints = endpoints_subscribed(tenant_id=tenant.pk, livemode=livemode, event_type=type)
-        deliveries = Delivery.objects.bulk_create(
-            Delivery(event=event, endpoint_id=ep.pk, next_attempt_at=first_due, created_at=now)
-            for ep in endpoints
-        )
+        Event.objects.bulk_create(events, batch_size=2000)
+        deliveries = []
+        for event in events:
+            scope = (event.tenant_id, event.livemode)
+            if scope not in subscribers:
+                subscribers[scope] = endpoints_subscribed(
+                    tenant_id=scope[0], livemode=scope[1], event_type=type
+                )
+            deliveries.extend(
+                Delivery(event=event, endpoint_id=ep.pk, next_attempt_at=first_due, created_at=now)
+                for ep in subscribers[scope]
+            )
+        deliveries = Delivery.objects.bulk_create(deliveries, batch_size=2000)
         _enqueue_on_commit([(delivery.pk, 0) for delivery in deliveries])
-    return event
+    return events
 
 
 def event_resend(*, event: Event) -> list[Delivery]:

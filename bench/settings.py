@@ -1,0 +1,8 @@
+"""Benchmark settings: the product's settings plus a ceiling endpoint (bench/urls.py)."""
+
+from __future__ import annotations
+
+from tests.settings import *  # noqa: F403
+
+ROOT_URLCONF = "bench.urls"
+LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
