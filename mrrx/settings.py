@@ -399,3 +399,25 @@ CELERY_BEAT_SCHEDULE.update(
         },
     }
 )
+
+# --- dashboard ---
+# The merchant dashboard in admin (workspace scoping, roles, analytics, operations) and
+# request-tagged, secret-free logging. Its admin templates live in templates/admin/,
+# which the template DIRS search before any app's, so the app can sit at the end.
+INSTALLED_APPS.append("dashboard")
+MIDDLEWARE.insert(0, "mrrx.logging.RequestIdMiddleware")
+# "json": one JSON object per log line (for log shippers); anything else: plain text.
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
+LOGGING["filters"] = {
+    "context": {"()": "mrrx.logging.ContextFilter"},
+    "redact": {"()": "mrrx.logging.RedactSecretsFilter"},
+}
+LOGGING["formatters"]["json"] = {"()": "mrrx.logging.JsonFormatter"}
+LOGGING["handlers"]["console"]["formatter"] = "json" if LOG_FORMAT == "json" else "plain"
+LOGGING["handlers"]["console"]["filters"] = ["context", "redact"]
+# Uploaded workspace logos: PNG, JPEG or WebP, at most this size.
+LOGO_MAX_BYTES = 512 * 1024
+# The analytics page's default range, in days up to today.
+ANALYTICS_DEFAULT_DAYS = 30
+# Where operators run Flower (the optional Procfile process); linked from Operations.
+FLOWER_URL = env("FLOWER_URL", default="")
