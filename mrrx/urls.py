@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import re
+
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.static import serve as serve_media
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from .api.errors import api_not_found
@@ -20,6 +24,18 @@ urlpatterns = [
     path("", include("billing.urls")),
     # Anything else under the API prefixes answers in the envelope, in DEBUG too.
     re_path(r"^(api|v1)/", api_not_found),
+    # dashboard: analytics, operations, workspace switcher, flow preview, password set/reset.
+    path("admin/", include("dashboard.urls")),
     path("admin/", admin.site.urls),
     path("", include("sessions_app.urls")),
 ]
+
+# dashboard: uploaded logos. Production serves MEDIA_ROOT from the web server or a bucket.
+if settings.EMBEDDED or settings.DEBUG:
+    urlpatterns.append(
+        re_path(
+            rf"^{re.escape(settings.MEDIA_URL.lstrip('/'))}(?P<path>.*)$",
+            serve_media,
+            {"document_root": settings.MEDIA_ROOT},
+        )
+    )

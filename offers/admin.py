@@ -9,6 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
+from dashboard.scoping import TenantScopedAdminMixin, TenantScopedInlineMixin
+
 from .models import FlowConfig, Offer
 from .params import offer_params_clean, reasons_clean
 from .services import (
@@ -48,7 +50,7 @@ class OfferForm(forms.ModelForm):
         return cleaned
 
 
-class OfferInline(admin.TabularInline):
+class OfferInline(TenantScopedInlineMixin, admin.TabularInline):
     model = Offer
     form = OfferForm
     extra = 1
@@ -78,7 +80,7 @@ class ModeFilter(admin.SimpleListFilter):
 
 
 @admin.register(FlowConfig)
-class FlowConfigAdmin(admin.ModelAdmin):
+class FlowConfigAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     form = FlowConfigForm
     inlines = [OfferInline]
     list_display = ["tenant", "mode", "cancel_timing", "offer_count", "updated_at"]

@@ -8,6 +8,8 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from dashboard.scoping import TenantScopedAdminMixin
+
 from .models import Session
 
 
@@ -16,7 +18,7 @@ def _pretty(value: object) -> str:
 
 
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "status",

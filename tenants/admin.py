@@ -3,23 +3,33 @@ page that answers its creation, and is stored nowhere."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
+
+from dashboard.forms import MemberAddForm, MembershipChangeForm, TenantForm
+from dashboard.scoping import TenantScopedAdminMixin, TenantScopedInlineMixin
+from dashboard.services import member_add, membership_removable
+from dashboard.workspace import current_tenant
 
 from .models import ALL_SCOPES, ApiKey, Membership, Tenant
 from .services import apikey_issue, apikey_revoke, tenant_create
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(TenantScopedInlineMixin, admin.TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+    tenant_path = "pk"
+    form = TenantForm
     list_display = ["name", "slug", "id", "created_at"]
     search_fields = ["name", "slug", "id"]
     readonly_fields = ["id", "created_at"]
@@ -32,6 +42,20 @@ class TenantAdmin(admin.ModelAdmin):
         ("Limits", {"fields": ["rate_limit_overrides"]}),
     ]
 
+    # Merchants manage members on their own page (picking users is for operators), and
+    # may not rename the slug or raise their own rate limits.
+    def get_inlines(self, request: HttpRequest, obj: Tenant | None) -> list[Any]:
+        return list(self.inlines) if request.user.is_superuser else []
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Tenant | None = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += ["slug", "rate_limit_overrides"]
+        return fields
+
+    def get_prepopulated_fields(self, request: HttpRequest, obj: Tenant | None = None) -> dict:
+        return super().get_prepopulated_fields(request, obj) if request.user.is_superuser else {}
+
     def save_model(self, request: HttpRequest, obj: Tenant, form, change: bool) -> None:  # type: ignore[no-untyped-def]
         if change:
             super().save_model(request, obj, form, change)
@@ -42,15 +66,77 @@ class TenantAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = ["user", "tenant", "role", "created_at"]
     list_filter = ["role"]
     search_fields = ["user__email", "user__username", "tenant__name"]
     autocomplete_fields = ["user", "tenant"]
 
+    # Operators pick any user and workspace; an owner adds people to the current
+    # workspace by email (see dashboard.services.member_add) and changes only roles.
+    def get_form(self, request: HttpRequest, obj: Membership | None = None, **kwargs: Any):  # type: ignore[no-untyped-def]
+        if not request.user.is_superuser:
+            kwargs["form"] = MemberAddForm if obj is None else MembershipChangeForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Membership | None = None) -> list[str]:
+        if request.user.is_superuser:
+            return super().get_fields(request, obj)
+        return ["email", "role"] if obj is None else ["user", "tenant", "role"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Membership | None = None) -> list[str]:
+        if request.user.is_superuser or obj is None:
+            return list(super().get_readonly_fields(request, obj))
+        return ["user", "tenant"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Membership | None = None) -> bool:
+        if obj is not None and not membership_removable(membership=obj):
+            return False  # a workspace keeps at least one owner
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        for tenant_id in set(queryset.values_list("tenant_id", flat=True)):
+            owners = Membership.objects.filter(tenant_id=tenant_id, role=Membership.Role.OWNER)
+            if not owners.exclude(pk__in=queryset.values("pk")).exists():
+                queryset = queryset.exclude(tenant_id=tenant_id, role=Membership.Role.OWNER)
+                self.message_user(
+                    request, "A workspace keeps at least one owner: kept its owners.",
+                    messages.WARNING,
+                )  # fmt: skip
+        super().delete_queryset(request, queryset)
+
+    def save_model(self, request: HttpRequest, obj: Membership, form, change: bool) -> None:  # type: ignore[no-untyped-def]
+        if change or request.user.is_superuser:
+            super().save_model(request, obj, form, change)
+            return
+        added = member_add(
+            tenant=current_tenant(request), email=form.cleaned_data["email"], role=obj.role
+        )
+        membership = added.membership
+        obj.pk, obj.user, obj.tenant = membership.pk, membership.user, membership.tenant
+        obj._state.adding, obj._state.db = False, membership._state.db
+        # Held on the request only, for the answer to this POST.
+        request._member_set_password_url = added.set_password_url  # type: ignore[attr-defined]
+
+    def response_add(
+        self, request: HttpRequest, obj: Membership, post_url_continue=None
+    ) -> HttpResponse:  # type: ignore[no-untyped-def]
+        if request.user.is_superuser:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "membership": obj,
+            "set_password_url": getattr(request, "_member_set_password_url", None),
+            "title": "Member added",
+        }
+        response = TemplateResponse(request, "admin/tenants/membership/added.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = ["prefix", "name", "tenant", "livemode", "status", "last_used_at", "expires_at"]
     list_filter = ["livemode"]
     search_fields = ["prefix", "name", "tenant__name"]

@@ -1,0 +1,369 @@
+"""Save-rate analytics for one workspace and mode over a range of days (UTC).
+
+Three aggregate queries, each over the sessions started in the range (index
+``session_created_idx``: tenant, livemode, created_at):
+
+1. a breakdown by status, outcome, reason and price terms, from which the headline
+   figures, MRR saved/lost per currency and the reasons chart are derived;
+2. the daily trend;
+3. offer acceptance, unnesting each session's ``offers_considered`` in the database.
+
+Every figure's definition is in ``DEFINITIONS``, which the page prints beside it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from fractions import Fraction
+from typing import Any
+
+from django.db import connections
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+
+from offers.models import Offer
+from sessions_app.models import Action, Reason, Session, SessionStatus
+from tenants.models import Tenant
+
+# A price's monthly equivalent: amount x factor ÷ interval_count.
+MONTHLY_FACTOR = {
+    "day": Fraction(365, 12),
+    "week": Fraction(52, 12),
+    "month": Fraction(1),
+    "year": Fraction(1, 12),
+}
+ZERO_DECIMAL = {
+    "bif",
+    "clp",
+    "djf",
+    "gnf",
+    "jpy",
+    "kmf",
+    "krw",
+    "mga",
+    "pyg",
+    "rwf",
+    "ugx",
+    "vnd",
+    "vuv",
+    "xaf",
+    "xof",
+    "xpf",
+}
+
+DEFINITIONS: list[tuple[str, str]] = [
+    ("Sessions started", "Cancellation sessions created in the range (UTC days, inclusive)."),
+    ("Opened", "Started sessions whose hosted page the subscriber opened."),
+    ("Gave a reason", "Started sessions in which the subscriber chose a survey reason."),
+    ("Completed", "Started sessions whose chosen action was carried out on Stripe."),
+    (
+        "Saved",
+        "Completed sessions whose action was not a cancellation (pause, discount, "
+        "downgrade or trial extension).",
+    ),
+    ("Canceled", "Completed sessions whose action was a cancellation."),
+    ("Save rate", "Saved ÷ Completed."),
+    ("Abandoned", "Opened but not finished before the link expired."),
+    ("Expired", "Never opened before the link expired."),
+    ("Failed", "The chosen action could not be carried out."),
+    (
+        "MRR saved",
+        "For each saved session, the subscription's price when the session "
+        "started, as a monthly amount (yearly ÷ 12, weekly x 52 ÷ 12, daily x "
+        "365 ÷ 12, divided by the interval count), summed per currency. "
+        "Currencies are never added together.",
+    ),
+    ("MRR lost", "The same monthly amount, summed over the canceled sessions."),
+    ("Reasons", "Started sessions by the survey reason given; saved and canceled of those."),
+    ("Offer shown", "Sessions in which the offer was shown to the subscriber."),
+    ("Offer accepted", "Sessions that showed the offer and completed with that offer's action."),
+    ("Acceptance rate", "Accepted ÷ shown."),
+    ("Daily trend", "Per UTC day of the session's start: started, saved and canceled."),
+]
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date  # inclusive
+
+    @property
+    def start_at(self) -> datetime:
+        return datetime.combine(self.start, time.min, tzinfo=UTC)
+
+    @property
+    def end_at(self) -> datetime:
+        return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=UTC)
+
+    @property
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
+
+
+@dataclass
+class MrrRow:
+    currency: str
+    saved: int = 0  # monthly, in the currency's smallest unit
+    lost: int = 0
+    saved_sessions: int = 0
+    canceled_sessions: int = 0
+
+
+@dataclass
+class ReasonRow:
+    code: str
+    label: str
+    sessions: int = 0
+    completed: int = 0
+    saved: int = 0
+    canceled: int = 0
+
+    @property
+    def save_rate(self) -> float | None:
+        return _ratio(self.saved, self.completed)
+
+
+@dataclass
+class OfferRow:
+    offer_id: str
+    action: str
+    label: str
+    considered: int
+    shown: int
+    accepted: int
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        return _ratio(self.accepted, self.shown)
+
+
+@dataclass
+class DayRow:
+    day: date
+    started: int = 0
+    completed: int = 0
+    saved: int = 0
+    canceled: int = 0
+
+
+@dataclass
+class Report:
+    tenant: Tenant
+    livemode: bool
+    period: Period
+    counts: dict[str, int] = field(default_factory=dict)
+    mrr: list[MrrRow] = field(default_factory=list)
+    reasons: list[ReasonRow] = field(default_factory=list)
+    offers: list[OfferRow] = field(default_factory=list)
+    trend: list[DayRow] = field(default_factory=list)
+
+    @property
+    def save_rate(self) -> float | None:
+        return _ratio(self.counts["saved"], self.counts["completed"])
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _round_half_up(value: Fraction) -> int:
+    return int(value + Fraction(1, 2)) if value >= 0 else -int(-value + Fraction(1, 2))
+
+
+def sessions_in(*, tenant: Tenant, livemode: bool, period: Period) -> QuerySet[Session]:
+    return Session.objects.filter(
+        tenant=tenant,
+        livemode=livemode,
+        created_at__gte=period.start_at,
+        created_at__lt=period.end_at,
+    )
+
+
+def analytics_report(*, tenant: Tenant, livemode: bool, period: Period) -> Report:
+    """Every figure of the analytics page for one workspace, mode and period."""
+    sessions = sessions_in(tenant=tenant, livemode=livemode, period=period)
+    report = Report(tenant=tenant, livemode=livemode, period=period)
+    _breakdown(report, sessions)
+    report.trend = _trend(sessions, period)
+    report.offers = _offers(sessions)
+    return report
+
+
+def _breakdown(report: Report, sessions: QuerySet[Session]) -> None:
+    rows = (
+        sessions.values(
+            "status",
+            "outcome_action",
+            "survey_reason",
+            "price_currency",
+            "price_interval",
+            "price_interval_count",
+        )
+        .annotate(n=Count("id"), opened=Count("viewed_at"), amount=Sum("price_amount"))
+        .order_by()
+    )
+    counts: dict[str, int] = defaultdict(int)
+    mrr: dict[str, MrrRow] = {}
+    monthly: dict[tuple[str, str], Fraction] = defaultdict(Fraction)
+    reasons = {code: ReasonRow(code=code, label=str(label)) for code, label in Reason.choices}
+    for row in rows:
+        n, status, reason = row["n"], row["status"], row["survey_reason"]
+        completed = status == SessionStatus.COMPLETED
+        canceled = completed and row["outcome_action"] == Action.CANCEL
+        saved = completed and not canceled
+        counts["started"] += n
+        counts["opened"] += row["opened"]
+        counts["reason_given"] += n if reason else 0
+        counts["completed"] += n if completed else 0
+        counts["saved"] += n if saved else 0
+        counts["canceled"] += n if canceled else 0
+        for name in ("abandoned", "expired", "failed"):
+            counts[name] += n if status == name else 0
+        if reason in reasons:
+            reasons[reason].sessions += n
+            reasons[reason].completed += n if completed else 0
+            reasons[reason].saved += n if saved else 0
+            reasons[reason].canceled += n if canceled else 0
+        if completed and row["price_currency"]:
+            currency = row["price_currency"].lower()
+            entry = mrr.setdefault(currency, MrrRow(currency=currency))
+            kind = "saved" if saved else "lost"
+            if saved:
+                entry.saved_sessions += n
+            else:
+                entry.canceled_sessions += n
+            factor = MONTHLY_FACTOR.get(row["price_interval"])
+            if factor is not None and row["amount"] is not None:
+                count = row["price_interval_count"] or 1
+                monthly[(currency, kind)] += Fraction(row["amount"]) * factor / count
+    for (currency, kind), value in monthly.items():
+        setattr(mrr[currency], kind, _round_half_up(value))
+    for name in (
+        "started",
+        "opened",
+        "reason_given",
+        "completed",
+        "saved",
+        "canceled",
+        "abandoned",
+        "expired",
+        "failed",
+    ):
+        counts.setdefault(name, 0)
+    report.counts = dict(counts)
+    report.mrr = sorted(mrr.values(), key=lambda row: row.currency)
+    report.reasons = [row for row in reasons.values() if row.sessions]
+    report.reasons.sort(key=lambda row: (-row.sessions, row.code))
+
+
+def _trend(sessions: QuerySet[Session], period: Period) -> list[DayRow]:
+    completed = Q(status=SessionStatus.COMPLETED)
+    canceled = completed & Q(outcome_action=Action.CANCEL)
+    rows = (
+        sessions.annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values("day")
+        .annotate(
+            started=Count("id"),
+            completed=Count("id", filter=completed),
+            saved=Count("id", filter=completed & ~Q(outcome_action=Action.CANCEL)),
+            canceled=Count("id", filter=canceled),
+        )
+        .order_by("day")
+    )
+    by_day = {row["day"]: row for row in rows}
+    days = []
+    for day in period.days:
+        row = by_day.get(day, {})
+        days.append(
+            DayRow(
+                day=day,
+                started=row.get("started", 0),
+                completed=row.get("completed", 0),
+                saved=row.get("saved", 0),
+                canceled=row.get("canceled", 0),
+            )
+        )
+    return days
+
+
+# offers_considered holds one JSON object per offer considered: unnest it where the
+# data is. The inner query is the ORM's, so filters and parameters stay the ORM's too.
+_OFFERS_SQL = {
+    "postgresql": """
+        SELECT o.value->>'offer_id', o.value->>'action', COUNT(*),
+               COUNT(*) FILTER (WHERE (o.value->>'shown')::boolean),
+               COUNT(*) FILTER (WHERE (o.value->>'shown')::boolean AND s.status = %s
+                                AND s.outcome_action = o.value->>'action')
+        FROM ({inner}) s
+        CROSS JOIN LATERAL jsonb_array_elements(
+            CASE jsonb_typeof(s.offers_considered) WHEN 'array'
+                 THEN s.offers_considered ELSE '[]'::jsonb END) AS o(value)
+        GROUP BY 1, 2
+    """,
+    "sqlite": """
+        SELECT json_extract(o.value, '$.offer_id'), json_extract(o.value, '$.action'), COUNT(*),
+               SUM(CASE WHEN json_extract(o.value, '$.shown') THEN 1 ELSE 0 END),
+               SUM(CASE WHEN json_extract(o.value, '$.shown') AND s.status = %s
+                        AND s.outcome_action = json_extract(o.value, '$.action')
+                        THEN 1 ELSE 0 END)
+        FROM ({inner}) s, json_each(s.offers_considered) o
+        WHERE json_type(s.offers_considered) = 'array'
+        GROUP BY 1, 2
+    """,
+}
+
+
+def _offers(sessions: QuerySet[Session]) -> list[OfferRow]:
+    inner_qs = sessions.values("status", "outcome_action", "offers_considered").order_by()
+    connection = connections[inner_qs.db]
+    inner, params = inner_qs.query.get_compiler(connection=connection).as_sql()
+    sql = _OFFERS_SQL[connection.vendor].format(inner=inner)
+    with connection.cursor() as cursor:
+        # The status placeholder is in the SELECT list, before the inner query's.
+        cursor.execute(sql, [SessionStatus.COMPLETED, *params])
+        raw = cursor.fetchall()
+    labels = _offer_labels([offer_id for offer_id, *_ in raw])
+    rows = [
+        OfferRow(
+            offer_id=offer_id or "",
+            action=action or "",
+            label=labels.get(offer_id, offer_id or ""),
+            considered=int(considered or 0),
+            shown=int(shown or 0),
+            accepted=int(accepted or 0),
+        )
+        for offer_id, action, considered, shown, accepted in raw
+    ]
+    rows.sort(key=lambda row: (-row.shown, row.offer_id))
+    return rows
+
+
+def _offer_labels(offer_ids: list[Any]) -> dict[str, str]:
+    """Human names for offer ids ("pause:ofr_..."), from the offers still configured."""
+    pks = {
+        str(offer_id).split(":", 1)[1]: offer_id
+        for offer_id in offer_ids
+        if offer_id and ":" in str(offer_id)
+    }
+    labels = {}
+    for offer in Offer.objects.filter(pk__in=list(pks)):
+        labels[pks[offer.pk]] = f"{offer.get_action_display()} ({offer.get_reason_display()})"
+    for offer_id in offer_ids:
+        if offer_id and str(offer_id).endswith(":default"):
+            labels[offer_id] = "Trial extension (default)"
+    return labels
+
+
+def money_amount(amount: int, currency: str) -> str:
+    """A smallest-unit amount as a plain decimal string ("1234.50"; "1234" for JPY)."""
+    if currency.lower() in ZERO_DECIMAL:
+        return str(amount)
+    sign = "-" if amount < 0 else ""
+    whole, cents = divmod(abs(amount), 100)
+    return f"{sign}{whole}.{cents:02d}"
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"

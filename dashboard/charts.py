@@ -1,0 +1,256 @@
+"""Charts as inline SVG, drawn on the server: nothing is fetched from another host.
+
+Each function returns markup that is safe to insert (every text is escaped) and
+describes itself to screen readers (``role="img"``, a title and a summary).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+FONT = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif" font-size="12"'
+INK, MUTED, GRID = "#1f2937", "#4b5563", "#e5e7eb"
+BLUE, GREEN, RED, PALE = "#2563eb", "#15803d", "#b91c1c", "#bfdbfe"
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    values: Sequence[int]
+    color: str
+
+
+def _nice_max(value: float) -> int:
+    """A round axis maximum at or above ``value`` (1, 2, 5 x 10^n)."""
+    if value <= 0:
+        return 1
+    magnitude = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 5, 10):
+        if value <= step * magnitude:
+            return int(step * magnitude) if step * magnitude >= 1 else 1
+    return int(10 * magnitude)
+
+
+def _svg(width: int, height: int, title: str, summary: str, body: list[str]) -> SafeString:
+    head = format_html(
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {} {}" width="100%" '
+        'role="img" aria-label="{}" class="chart" {}><title>{}</title><desc>{}</desc>',
+        width,
+        height,
+        title,
+        mark_safe(FONT),  # noqa: S308 - a constant
+        title,
+        summary,
+    )
+    return mark_safe(head + "".join(body) + "</svg>")  # noqa: S308 - parts escaped above
+
+
+def line_chart(
+    labels: Sequence[str], series: Sequence[Series], *, title: str, width: int = 760
+) -> SafeString:
+    """Lines over evenly spaced labels (days), with a y grid and a legend."""
+    height, left, right, top, bottom = 260, 48, 16, 30, 34
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak = _nice_max(max((max(s.values, default=0) for s in series), default=0))
+    count = max(len(labels), 1)
+
+    def x(i: int) -> float:
+        return left + (plot_w / 2 if count == 1 else plot_w * i / (count - 1))
+
+    def y(v: float) -> float:
+        return top + plot_h - plot_h * v / peak
+
+    body: list[str] = []
+    for step in range(5):
+        value = peak * step / 4
+        body.append(
+            format_html(
+                '<line x1="{}" x2="{}" y1="{:.1f}" y2="{:.1f}" stroke="{}"/>'
+                '<text x="{}" y="{:.1f}" text-anchor="end" fill="{}">{}</text>',
+                left,
+                width - right,
+                y(value),
+                y(value),
+                GRID,
+                left - 6,
+                y(value) + 4,
+                MUTED,
+                f"{value:g}",
+            )
+        )
+    every = max(1, math.ceil(count / 8))
+    for i, label in enumerate(labels):
+        if i % every == 0 or i == count - 1:
+            body.append(
+                format_html(
+                    '<text x="{:.1f}" y="{}" text-anchor="middle" fill="{}">{}</text>',
+                    x(i),
+                    height - 12,
+                    MUTED,
+                    label,
+                )
+            )
+    for index, line in enumerate(series):
+        points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(line.values))
+        body.append(
+            format_html(
+                '<polyline points="{}" fill="none" stroke="{}" stroke-width="2.5" '
+                'stroke-linejoin="round"/>',
+                points,
+                line.color,
+            )
+        )
+        for i, v in enumerate(line.values):
+            body.append(
+                format_html(
+                    '<circle cx="{:.1f}" cy="{:.1f}" r="3" fill="{}"><title>{}: {} {}</title>'
+                    "</circle>",
+                    x(i),
+                    y(v),
+                    line.color,
+                    labels[i],
+                    v,
+                    line.name,
+                )
+            )
+        legend_x = left + index * 160
+        body.append(
+            format_html(
+                '<rect x="{}" y="8" width="14" height="4" fill="{}"/>'
+                '<text x="{}" y="14" fill="{}">{}</text>',
+                legend_x,
+                line.color,
+                legend_x + 20,
+                INK,
+                line.name,
+            )
+        )
+    summary = "; ".join(f"{s.name}: {sum(s.values)} in all" for s in series)
+    return _svg(width, height, title, summary, body)
+
+
+def bar_chart(
+    rows: Sequence[tuple[str, int]], *, title: str, color: str = BLUE, width: int = 760
+) -> SafeString:
+    """Horizontal bars, one per (label, value), the value written at the bar's end."""
+    label_w, bar_h, gap, top = 230, 22, 10, 8
+    height = top + max(len(rows), 1) * (bar_h + gap)
+    peak = max((value for _, value in rows), default=0) or 1
+    span = width - label_w - 70
+    body = []
+    for i, (label, value) in enumerate(rows):
+        y0 = top + i * (bar_h + gap)
+        length = span * value / peak
+        body.append(
+            format_html(
+                '<text x="{}" y="{}" text-anchor="end" fill="{}">{}</text>'
+                '<rect x="{}" y="{}" width="{:.1f}" height="{}" rx="3" fill="{}"/>'
+                '<text x="{:.1f}" y="{}" fill="{}">{}</text>',
+                label_w - 8,
+                y0 + 15,
+                INK,
+                label,
+                label_w,
+                y0,
+                max(length, 1),
+                bar_h,
+                color,
+                label_w + max(length, 1) + 6,
+                y0 + 15,
+                INK,
+                value,
+            )
+        )
+    if not rows:
+        body.append(
+            format_html('<text x="8" y="20" fill="{}">No data in this range.</text>', MUTED)
+        )
+    summary = "; ".join(f"{label}: {value}" for label, value in rows)
+    return _svg(width, height, title, summary, body)
+
+
+def funnel_chart(stages: Sequence[tuple[str, int]], *, title: str, width: int = 760) -> SafeString:
+    """Centred bars narrowing stage by stage, each with its share of the first stage."""
+    bar_h, gap, top = 30, 6, 4
+    height = top + max(len(stages), 1) * (bar_h + gap)
+    first = stages[0][1] if stages else 0
+    body = []
+    for i, (label, value) in enumerate(stages):
+        share = value / first if first else 0
+        bar_w = max((width - 20) * share, 2)
+        y0 = top + i * (bar_h + gap)
+        shade = BLUE if i < len(stages) - 1 else GREEN
+        text = f"{label}: {value}" + (f" ({share * 100:.0f}%)" if first and i else "")
+        body.append(
+            format_html(
+                '<rect x="{:.1f}" y="{}" width="{:.1f}" height="{}" rx="4" fill="{}" '
+                'fill-opacity="{:.2f}"/><text x="{}" y="{}" text-anchor="middle" fill="{}" '
+                'font-weight="600">{}</text>',
+                (width - bar_w) / 2,
+                y0,
+                bar_w,
+                bar_h,
+                shade,
+                0.25 + 0.75 * share,
+                width / 2,
+                y0 + 20,
+                INK,
+                text,
+            )
+        )
+    summary = "; ".join(f"{label}: {value}" for label, value in stages)
+    return _svg(width, height, title, summary, body)
+
+
+def offer_chart(
+    rows: Sequence[tuple[str, int, int]], *, title: str, width: int = 760
+) -> SafeString:
+    """Per offer, a pale bar for times shown with the accepted part drawn over it."""
+    label_w, bar_h, gap, top = 230, 22, 10, 8
+    height = top + max(len(rows), 1) * (bar_h + gap)
+    peak = max((shown for _, shown, _ in rows), default=0) or 1
+    span = width - label_w - 150
+    body = []
+    for i, (label, shown, accepted) in enumerate(rows):
+        y0 = top + i * (bar_h + gap)
+        shown_w, accepted_w = span * shown / peak, span * accepted / peak
+        rate = f"{accepted / shown * 100:.0f}%" if shown else "-"
+        body.append(
+            format_html(
+                '<text x="{}" y="{}" text-anchor="end" fill="{}">{}</text>'
+                '<rect x="{}" y="{}" width="{:.1f}" height="{}" rx="3" fill="{}"/>'
+                '<rect x="{}" y="{}" width="{:.1f}" height="{}" rx="3" fill="{}"/>'
+                '<text x="{:.1f}" y="{}" fill="{}">{} of {} accepted ({})</text>',
+                label_w - 8,
+                y0 + 15,
+                INK,
+                label,
+                label_w,
+                y0,
+                max(shown_w, 1),
+                bar_h,
+                PALE,
+                label_w,
+                y0,
+                accepted_w,
+                bar_h,
+                GREEN,
+                label_w + max(shown_w, 1) + 6,
+                y0 + 15,
+                INK,
+                accepted,
+                shown,
+                rate,
+            )
+        )
+    if not rows:
+        body.append(
+            format_html('<text x="8" y="20" fill="{}">No offers shown in this range.</text>', MUTED)
+        )
+    summary = "; ".join(f"{label}: {a} of {s} accepted" for label, s, a in rows)
+    return _svg(width, height, title, summary, body)

@@ -1,0 +1,178 @@
+"""Dashboard pages in admin: analytics, operations, the workspace switcher."""
+
+from __future__ import annotations
+
+import csv
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from sessions_app.presentation import money
+
+from . import charts, operations
+from .analytics import DEFINITIONS, Report, analytics_report, percent
+from .forms import AnalyticsFilterForm
+from .roles import page_allows
+from .tables import report_tables
+from .workspace import workspace, workspace_switch
+
+
+def _page_context(request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
+    return {**admin.site.each_context(request), "title": title, **extra}
+
+
+def _require_page(request: HttpRequest, page: str) -> None:
+    if not (request.user.is_superuser or page_allows(workspace(request).role, page)):
+        raise PermissionDenied
+
+
+def analytics_view(request: HttpRequest) -> HttpResponse:
+    _require_page(request, "analytics")
+    tenant = workspace(request).tenant
+    if tenant is None:
+        return TemplateResponse(
+            request,
+            "admin/dashboard/analytics.html",
+            _page_context(request, "Analytics", no_workspace=True),
+        )
+    form = AnalyticsFilterForm(request.GET)
+    if form.is_valid():
+        period, livemode = form.cleaned_data["period"], form.cleaned_data["livemode"]
+    else:
+        period, livemode = AnalyticsFilterForm.default_period(), True
+    report = analytics_report(tenant=tenant, livemode=livemode, period=period)
+    tables = report_tables(report)
+    if request.GET.get("format") == "csv":
+        return _csv(report, tables)
+    query = {"start": period.start, "end": period.end, "mode": "live" if livemode else "test"}
+    context = _page_context(
+        request,
+        f"Analytics · {tenant.name}",
+        form=form,
+        report=report,
+        tables=tables,
+        headline=_headline(report),
+        charts=_charts(report),
+        definitions=DEFINITIONS,
+        csv_url=f"?{urlencode({**query, 'format': 'csv'})}",
+        sessions_links=_session_links(report),
+    )
+    return TemplateResponse(request, "admin/dashboard/analytics.html", context)
+
+
+def _headline(report: Report) -> list[dict[str, Any]]:
+    c = report.counts
+    cards: list[dict[str, Any]] = [
+        {"label": "Sessions started", "value": c["started"]},
+        {
+            "label": "Save rate",
+            "value": percent(report.save_rate),
+            "note": f"{c['saved']} saved of {c['completed']} completed",
+        },
+    ]
+    for row in report.mrr:
+        cards.append(
+            {
+                "label": f"MRR saved ({row.currency.upper()})",
+                "value": money(row.saved, row.currency),
+                "note": f"{row.saved_sessions} session(s)",
+                "tone": "good",
+            }
+        )
+        cards.append(
+            {
+                "label": f"MRR lost ({row.currency.upper()})",
+                "value": money(row.lost, row.currency),
+                "note": f"{row.canceled_sessions} session(s)",
+                "tone": "bad",
+            }
+        )
+    return cards
+
+
+def _charts(report: Report) -> dict[str, Any]:
+    labels = [day.day.strftime("%b %d") for day in report.trend]
+    c = report.counts
+    return {
+        "trend": charts.line_chart(
+            labels,
+            [
+                charts.Series("Started", [d.started for d in report.trend], charts.BLUE),
+                charts.Series("Saved", [d.saved for d in report.trend], charts.GREEN),
+                charts.Series("Canceled", [d.canceled for d in report.trend], charts.RED),
+            ],
+            title="Sessions per day",
+        ),
+        "reasons": charts.bar_chart(
+            [(row.label, row.sessions) for row in report.reasons], title="Why subscribers leave"
+        ),
+        "funnel": charts.funnel_chart(
+            [
+                ("Started", c["started"]),
+                ("Opened", c["opened"]),
+                ("Gave a reason", c["reason_given"]),
+                ("Completed", c["completed"]),
+                ("Saved", c["saved"]),
+            ],
+            title="From cancel click to saved",
+        ),
+        "offers": charts.offer_chart(
+            [(row.label, row.shown, row.accepted) for row in report.offers],
+            title="Offers shown and accepted",
+        ),
+    }
+
+
+def _session_links(report: Report) -> dict[str, str]:
+    """Changelist URLs of the sessions behind each headline count."""
+    base = reverse("admin:sessions_app_session_changelist")
+    common = {
+        "livemode__exact": "1" if report.livemode else "0",
+        "created_at__gte": report.period.start_at.isoformat(),
+        "created_at__lt": report.period.end_at.isoformat(),
+    }
+    links = {"started": f"{base}?{urlencode(common)}"}
+    for status in ("completed", "abandoned", "expired", "failed"):
+        links[status] = f"{base}?{urlencode({**common, 'status__exact': status})}"
+    return links
+
+
+def _csv(report: Report, tables: list[Any]) -> HttpResponse:
+    mode = "live" if report.livemode else "test"
+    name = f"mrrx-analytics-{report.tenant.slug}-{mode}-{report.period.start}-{report.period.end}"
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    writer = csv.writer(response)
+    for table in tables:
+        writer.writerow([table.title, *table.header])
+        for row in table.rows:
+            writer.writerow([table.title, *row])
+    return response
+
+
+def operations_view(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_superuser:
+        raise PermissionDenied
+    context = _page_context(request, "Operations", **operations.overview())
+    return TemplateResponse(request, "admin/dashboard/operations.html", context)
+
+
+@require_POST
+def workspace_switch_view(request: HttpRequest) -> HttpResponse:
+    if not workspace_switch(request, request.POST.get("workspace", "")):
+        raise PermissionDenied
+    # Back where the user was, unless that page belonged to the previous workspace.
+    target = request.POST.get("next") or ""
+    safe = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    if not safe or not target.startswith(("/admin/analytics/", "/admin/operations/")):
+        target = reverse("admin:index")
+    return HttpResponseRedirect(target)

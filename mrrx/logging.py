@@ -1,0 +1,135 @@
+"""Logging: JSON lines on request, a request id on every line, and no secrets ever.
+
+- ``RequestIdMiddleware`` gives each request an id (the caller's ``X-Request-ID`` when it
+  looks sane, else a new one), returns it as ``X-Request-ID`` and binds it, with the
+  cancellation session id where there is one, to every log line the request writes.
+- ``bind_session_id()`` lets the hosted flow and the sessions API name their session.
+- ``RedactSecretsFilter`` (on the handlers, so it sees every record) masks API keys,
+  Stripe keys, webhook secrets and Authorization headers, in messages and tracebacks.
+- ``JsonFormatter`` writes one JSON object per line (``LOG_FORMAT=json``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+
+request_id_var: ContextVar[str | None] = ContextVar("mrrx_request_id", default=None)
+session_id_var: ContextVar[str | None] = ContextVar("mrrx_session_id", default=None)
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# What an incoming id may look like to be kept: short, and nothing a log reader could trip on.
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,127}$")
+_SESSION_ID = re.compile(r"^ses_[0-9a-z]{10,40}$")
+
+REDACTED = "[REDACTED]"
+_SECRET_PATTERNS = [
+    # MRRX API keys, Stripe secret/restricted/publishable-less keys, webhook secrets.
+    re.compile(r"\b(mrrx_(?:live|test)_)[A-Za-z0-9]+"),
+    re.compile(r"\b((?:sk|rk)_(?:live|test)_)[A-Za-z0-9_]+"),
+    re.compile(r"\b(whsec_)[A-Za-z0-9+/=_-]+"),
+    # Authorization headers however they are printed: "Authorization: Bearer x",
+    # {'HTTP_AUTHORIZATION': 'Bearer x'}, authorization=Basic x.
+    re.compile(
+        r"""((?:HTTP_)?authorization['"]?\s*[:=]\s*['"]?)(?:(?:Bearer|Basic|Token)\s+)?[^\s'",;}]+""",
+        re.IGNORECASE,
+    ),
+]
+
+
+def redact(text: str) -> str:
+    """``text`` with every secret it contains replaced by ``[REDACTED]``."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+    return text
+
+
+def bind_session_id(session_id: str) -> None:
+    """Name the cancellation session the current request (or task) is about."""
+    session_id_var.set(session_id)
+
+
+class RedactSecretsFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: log what we have rather than nothing
+            message = str(record.msg)
+        record.msg, record.args = redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+class ContextFilter(logging.Filter):
+    """Puts the request and session ids on the record, for any formatter to use."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get() or "-"
+        record.session_id = session_id_var.get() or "-"
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in ("request_id", "session_id"):
+            value = (
+                getattr(record, key, None)
+                or (request_id_var if key == "request_id" else session_id_var).get()
+            )
+            if value and value != "-":
+                line[key] = value
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(self.formatException(record.exc_info))
+        if record.exc_text:
+            line["exc"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = record.stack_info
+        return json.dumps(line, default=str)
+
+
+class RequestIdMiddleware:
+    """Tags the request, its log lines and its response with one id."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = incoming if _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id  # type: ignore[attr-defined]
+        request_token = request_id_var.set(request_id)
+        session_token = session_id_var.set(None)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(request_token)
+            session_id_var.reset(session_token)
+        response[REQUEST_ID_HEADER] = request_id
+        return response
+
+    def process_view(
+        self, request: HttpRequest, view: Any, args: Any, kwargs: dict[str, Any]
+    ) -> None:
+        # The sessions API names its session in the URL (/api/v1/sessions/ses_...).
+        for value in kwargs.values():
+            if isinstance(value, str) and _SESSION_ID.match(value):
+                bind_session_id(value)
