@@ -459,7 +459,8 @@ class StripeGateway:
                     "expand": ["data.customer", "data.discounts"],
                 }
             )
-            subs = [s for s in _plain(page)["data"] if s.get("status") not in _GONE_STATUSES]
+        subs = [s for s in _plain(page)["data"] if s.get("status") not in _GONE_STATUSES]
+        with _stripe_errors():
             names = self._product_names(
                 {_id(i["price"].get("product")) for s in subs for i in s["items"]["data"]}
             )
