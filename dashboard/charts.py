@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.utils.html import format_html
+from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 
 FONT = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif" font-size="12"'
@@ -25,19 +25,24 @@ class Series:
     color: str
 
 
-def _nice_max(value: float) -> int:
-    """A round axis maximum at or above ``value`` (1, 2, 5 x 10^n)."""
-    if value <= 0:
-        return 1
-    magnitude = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 5, 10):
-        if value <= step * magnitude:
-            return int(step * magnitude) if step * magnitude >= 1 else 1
-    return int(10 * magnitude)
+def format_svg(template: str, *args: object) -> str:
+    """``template.format(*args)`` with every text argument escaped; numbers keep their
+    format specs (``{:.1f}``), which ``format_html`` would refuse."""
+    return template.format(
+        *(arg if isinstance(arg, int | float) else conditional_escape(arg) for arg in args)
+    )
+
+
+def _axis(value: float, ticks: int = 4) -> tuple[int, int]:
+    """A whole-number axis step (1, 2 or 5 x 10^n) and maximum with ``ticks`` steps."""
+    raw = max(value / ticks, 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if raw <= m * magnitude)
+    return int(step), int(step * ticks)
 
 
 def _svg(width: int, height: int, title: str, summary: str, body: list[str]) -> SafeString:
-    head = format_html(
+    head = format_svg(
         '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {} {}" width="100%" '
         'role="img" aria-label="{}" class="chart" {}><title>{}</title><desc>{}</desc>',
         width,
@@ -51,12 +56,12 @@ def _svg(width: int, height: int, title: str, summary: str, body: list[str]) -> 
 
 
 def line_chart(
-    labels: Sequence[str], series: Sequence[Series], *, title: str, width: int = 760
+    labels: Sequence[str], series: Sequence[Series], *, title: str, width: int = 960
 ) -> SafeString:
     """Lines over evenly spaced labels (days), with a y grid and a legend."""
     height, left, right, top, bottom = 260, 48, 16, 30, 34
     plot_w, plot_h = width - left - right, height - top - bottom
-    peak = _nice_max(max((max(s.values, default=0) for s in series), default=0))
+    step, peak = _axis(max((max(s.values, default=0) for s in series), default=0))
     count = max(len(labels), 1)
 
     def x(i: int) -> float:
@@ -66,10 +71,10 @@ def line_chart(
         return top + plot_h - plot_h * v / peak
 
     body: list[str] = []
-    for step in range(5):
-        value = peak * step / 4
+    for tick in range(5):
+        value = step * tick
         body.append(
-            format_html(
+            format_svg(
                 '<line x1="{}" x2="{}" y1="{:.1f}" y2="{:.1f}" stroke="{}"/>'
                 '<text x="{}" y="{:.1f}" text-anchor="end" fill="{}">{}</text>',
                 left,
@@ -85,12 +90,15 @@ def line_chart(
         )
     every = max(1, math.ceil(count / 8))
     for i, label in enumerate(labels):
-        if i % every == 0 or i == count - 1:
+        last = i == count - 1
+        # Every few days, and the last day unless it would overprint its neighbour.
+        if (i % every == 0 and (last or count - 1 - i >= every / 2)) or last:
             body.append(
-                format_html(
-                    '<text x="{:.1f}" y="{}" text-anchor="middle" fill="{}">{}</text>',
+                format_svg(
+                    '<text x="{:.1f}" y="{}" text-anchor="{}" fill="{}">{}</text>',
                     x(i),
                     height - 12,
+                    "end" if last and count > 1 else "middle",
                     MUTED,
                     label,
                 )
@@ -98,7 +106,7 @@ def line_chart(
     for index, line in enumerate(series):
         points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(line.values))
         body.append(
-            format_html(
+            format_svg(
                 '<polyline points="{}" fill="none" stroke="{}" stroke-width="2.5" '
                 'stroke-linejoin="round"/>',
                 points,
@@ -107,7 +115,7 @@ def line_chart(
         )
         for i, v in enumerate(line.values):
             body.append(
-                format_html(
+                format_svg(
                     '<circle cx="{:.1f}" cy="{:.1f}" r="3" fill="{}"><title>{}: {} {}</title>'
                     "</circle>",
                     x(i),
@@ -120,7 +128,7 @@ def line_chart(
             )
         legend_x = left + index * 160
         body.append(
-            format_html(
+            format_svg(
                 '<rect x="{}" y="8" width="14" height="4" fill="{}"/>'
                 '<text x="{}" y="14" fill="{}">{}</text>',
                 legend_x,
@@ -135,10 +143,10 @@ def line_chart(
 
 
 def bar_chart(
-    rows: Sequence[tuple[str, int]], *, title: str, color: str = BLUE, width: int = 760
+    rows: Sequence[tuple[str, int]], *, title: str, color: str = BLUE, width: int = 560
 ) -> SafeString:
     """Horizontal bars, one per (label, value), the value written at the bar's end."""
-    label_w, bar_h, gap, top = 230, 22, 10, 8
+    label_w, bar_h, gap, top = 170, 22, 10, 8
     height = top + max(len(rows), 1) * (bar_h + gap)
     peak = max((value for _, value in rows), default=0) or 1
     span = width - label_w - 70
@@ -147,7 +155,7 @@ def bar_chart(
         y0 = top + i * (bar_h + gap)
         length = span * value / peak
         body.append(
-            format_html(
+            format_svg(
                 '<text x="{}" y="{}" text-anchor="end" fill="{}">{}</text>'
                 '<rect x="{}" y="{}" width="{:.1f}" height="{}" rx="3" fill="{}"/>'
                 '<text x="{:.1f}" y="{}" fill="{}">{}</text>',
@@ -167,14 +175,12 @@ def bar_chart(
             )
         )
     if not rows:
-        body.append(
-            format_html('<text x="8" y="20" fill="{}">No data in this range.</text>', MUTED)
-        )
+        body.append(format_svg('<text x="8" y="20" fill="{}">No data in this range.</text>', MUTED))
     summary = "; ".join(f"{label}: {value}" for label, value in rows)
     return _svg(width, height, title, summary, body)
 
 
-def funnel_chart(stages: Sequence[tuple[str, int]], *, title: str, width: int = 760) -> SafeString:
+def funnel_chart(stages: Sequence[tuple[str, int]], *, title: str, width: int = 560) -> SafeString:
     """Centred bars narrowing stage by stage, each with its share of the first stage."""
     bar_h, gap, top = 30, 6, 4
     height = top + max(len(stages), 1) * (bar_h + gap)
@@ -187,7 +193,7 @@ def funnel_chart(stages: Sequence[tuple[str, int]], *, title: str, width: int = 
         shade = BLUE if i < len(stages) - 1 else GREEN
         text = f"{label}: {value}" + (f" ({share * 100:.0f}%)" if first and i else "")
         body.append(
-            format_html(
+            format_svg(
                 '<rect x="{:.1f}" y="{}" width="{:.1f}" height="{}" rx="4" fill="{}" '
                 'fill-opacity="{:.2f}"/><text x="{}" y="{}" text-anchor="middle" fill="{}" '
                 'font-weight="600">{}</text>',
@@ -196,7 +202,7 @@ def funnel_chart(stages: Sequence[tuple[str, int]], *, title: str, width: int = 
                 bar_w,
                 bar_h,
                 shade,
-                0.25 + 0.75 * share,
+                0.2 + 0.5 * share,
                 width / 2,
                 y0 + 20,
                 INK,
@@ -208,10 +214,10 @@ def funnel_chart(stages: Sequence[tuple[str, int]], *, title: str, width: int = 
 
 
 def offer_chart(
-    rows: Sequence[tuple[str, int, int]], *, title: str, width: int = 760
+    rows: Sequence[tuple[str, int, int]], *, title: str, width: int = 560
 ) -> SafeString:
     """Per offer, a pale bar for times shown with the accepted part drawn over it."""
-    label_w, bar_h, gap, top = 230, 22, 10, 8
+    label_w, bar_h, gap, top = 170, 22, 10, 8
     height = top + max(len(rows), 1) * (bar_h + gap)
     peak = max((shown for _, shown, _ in rows), default=0) or 1
     span = width - label_w - 150
@@ -221,7 +227,7 @@ def offer_chart(
         shown_w, accepted_w = span * shown / peak, span * accepted / peak
         rate = f"{accepted / shown * 100:.0f}%" if shown else "-"
         body.append(
-            format_html(
+            format_svg(
                 '<text x="{}" y="{}" text-anchor="end" fill="{}">{}</text>'
                 '<rect x="{}" y="{}" width="{:.1f}" height="{}" rx="3" fill="{}"/>'
                 '<rect x="{}" y="{}" width="{:.1f}" height="{}" rx="3" fill="{}"/>'
@@ -250,7 +256,7 @@ def offer_chart(
         )
     if not rows:
         body.append(
-            format_html('<text x="8" y="20" fill="{}">No offers shown in this range.</text>', MUTED)
+            format_svg('<text x="8" y="20" fill="{}">No offers shown in this range.</text>', MUTED)
         )
     summary = "; ".join(f"{label}: {a} of {s} accepted" for label, s, a in rows)
     return _svg(width, height, title, summary, body)
