@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest.mock import patch
 
 import httpx
 
@@ -207,6 +208,9 @@ def _sweep_bench() -> None:
     import django
 
     django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
     from datetime import timedelta
 
     from django.db import connection
@@ -214,7 +218,7 @@ def _sweep_bench() -> None:
 
     from mrrx.ids import new_id
     from sessions_app.models import Session
-    from sessions_app.services import sessions_expire_due
+    from sessions_app.services import sessions_emit_end_events, sessions_expire_due
     from tenants.services import tenant_create
 
     tenant = tenant_create(name=f"Sweep {time.time_ns()}")
@@ -240,10 +244,19 @@ def _sweep_bench() -> None:
         )
     print(f"sweep: inserted {SWEEP_ROWS} due sessions in {time.perf_counter() - started:.1f} s")
     started = time.perf_counter()
-    result = sessions_expire_due()
+    with patch("sessions_app.services.sessions_emit_end_events", lambda **kw: 0):
+        result = sessions_expire_due()
     elapsed = time.perf_counter() - started
-    print(f"sweep: {json.dumps(result)} in {elapsed:.2f} s ({SWEEP_ROWS / elapsed:,.0f} rows/s)")
+    print(f"sweep: {json.dumps(result)} turned in {elapsed:.2f} s ({SWEEP_ROWS / elapsed:,.0f}/s)")
+    started = time.perf_counter()
+    emitted = sessions_emit_end_events(budget_seconds=3600)
+    elapsed = time.perf_counter() - started
+    print(
+        f"sweep: {emitted} session.expired events written in {elapsed:.2f} s "
+        f"({emitted / elapsed:,.0f}/s)"
+    )
     with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM webhooks_event WHERE tenant_id = %s", [tenant.pk])
         cursor.execute("DELETE FROM sessions_app_session WHERE tenant_id = %s", [tenant.pk])
 
 
