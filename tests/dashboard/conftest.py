@@ -20,7 +20,9 @@ from offers.selectors import flow_config_get
 from sessions_app.models import Session
 from tenants.models import Membership, Tenant
 from tenants.services import apikey_issue
+from tests.billing.conftest import emulator  # noqa: F401
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
+from tests.stripe_emulator_fixture import stripe_emulator  # noqa: F401
 from webhooks.models import Delivery, Endpoint, Event
 
 

@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from billing.demo import demo_stripe_setup
+from dashboard.services import DEMO_MERCHANT_EMAIL, demo_merchant_reset
 from offers.selectors import flow_config_get
 from offers.services import offer_update
 from sessions_app.models import ACTIVE_STATUSES, Session
@@ -121,6 +122,8 @@ class Command(BaseCommand):
         stripe = demo_stripe_setup(tenant=tenant)
         _offer_the_cheaper_price(tenant, stripe)
         cancel_url = _cancel_url(tenant, stripe)
+        # The merchant's dashboard login: a new password each run, like the key.
+        merchant_password = demo_merchant_reset(tenant=tenant)
         info = {
             "workspace": tenant.pk,
             "test_key": plaintext,
@@ -128,6 +131,8 @@ class Command(BaseCommand):
             "cancel_url": cancel_url,
             "customer_id": stripe["customer_id"],
             "subscription_id": stripe["subscription_id"],
+            "merchant_email": DEMO_MERCHANT_EMAIL,
+            "merchant_password": merchant_password,
         }
         if options["json"]:
             self.stdout.write(json.dumps(info))
@@ -147,7 +152,8 @@ class Command(BaseCommand):
                     f"  Try:          curl -H 'Authorization: Bearer {plaintext}' "
                     f"{base}/api/v1/workspace",
                     f"  API docs:     {base}/api/docs",
-                    f"  Admin:        {base}/admin/",
+                    f"  Merchant login: {DEMO_MERCHANT_EMAIL} / {merchant_password} "
+                    f"at {base}/admin/",
                     "=" * 72,
                     "",
                 ]
