@@ -20,6 +20,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponse
 
 request_id_var: ContextVar[str | None] = ContextVar("mrrx_request_id", default=None)
@@ -36,6 +37,8 @@ _SECRET_PATTERNS = [
     re.compile(r"\b(mrrx_(?:live|test)_)[A-Za-z0-9]+"),
     re.compile(r"\b((?:sk|rk)_(?:live|test)_)[A-Za-z0-9_]+"),
     re.compile(r"\b(whsec_)[A-Za-z0-9+/=_-]+"),
+    # Signed tokens (JWTs): a hosted-flow link is a credential until it expires.
+    re.compile(r"()\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"),
     # Authorization headers however they are printed: "Authorization: Bearer x",
     # {'HTTP_AUTHORIZATION': 'Bearer x'}, authorization=Basic x.
     re.compile(
@@ -107,7 +110,11 @@ class JsonFormatter(logging.Formatter):
 
 
 class RequestIdMiddleware:
-    """Tags the request, its log lines and its response with one id."""
+    """Tags the request, its log lines and its response with one id.
+
+    The ids stay bound until the response is finished (``request_finished``), so that
+    the lines Django writes after the middleware chain ("Not Found: ...") carry them.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -116,13 +123,9 @@ class RequestIdMiddleware:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
         request_id = incoming if _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id  # type: ignore[attr-defined]
-        request_token = request_id_var.set(request_id)
-        session_token = session_id_var.set(None)
-        try:
-            response = self.get_response(request)
-        finally:
-            request_id_var.reset(request_token)
-            session_id_var.reset(session_token)
+        request_id_var.set(request_id)
+        session_id_var.set(None)
+        response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request_id
         return response
 
@@ -133,3 +136,11 @@ class RequestIdMiddleware:
         for value in kwargs.values():
             if isinstance(value, str) and _SESSION_ID.match(value):
                 bind_session_id(value)
+
+
+def _forget_request(**_: Any) -> None:
+    request_id_var.set(None)
+    session_id_var.set(None)
+
+
+request_finished.connect(_forget_request, dispatch_uid="mrrx.logging.forget_request")

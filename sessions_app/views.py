@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods
 
 from mrrx.api.errors import ApiError
 from mrrx.api.ratelimit import RateLimitResult, rate_limit_hit
+from mrrx.logging import bind_session_id
 from offers.selectors import flow_config_get, reasons_for
 
 from . import flow, presentation
@@ -59,6 +60,7 @@ def _session_for(token: str) -> Session:
             _("This link is not valid"),
             _("Please go back to the site you came from and start again."),
         )
+    bind_session_id(session.id)  # on this request's log lines
     if expired and session.status not in (SessionStatus.COMPLETED, SessionStatus.FAILED):
         raise FlowError(
             410,
