@@ -6,13 +6,15 @@ import csv
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
+from django.views.static import serve
 
 from sessions_app.presentation import money
 
@@ -176,3 +178,13 @@ def workspace_switch_view(request: HttpRequest) -> HttpResponse:
     if not safe or not target.startswith(("/admin/analytics/", "/admin/operations/")):
         target = reverse("admin:index")
     return HttpResponseRedirect(target)
+
+
+@require_GET
+def media_view(request: HttpRequest, path: str) -> HttpResponse:
+    """Uploaded files (workspace logos) in the embedded default and in DEBUG."""
+    response = serve(request, path, document_root=settings.MEDIA_ROOT)
+    # An upload is shown, never run: no sniffing it into HTML or script.
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response

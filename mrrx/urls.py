@@ -5,8 +5,9 @@ import re
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django.views.static import serve as serve_media
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from dashboard.views import media_view
 
 from .api.errors import api_not_found
 
@@ -33,9 +34,5 @@ urlpatterns = [
 # dashboard: uploaded logos. Production serves MEDIA_ROOT from the web server or a bucket.
 if settings.EMBEDDED or settings.DEBUG:
     urlpatterns.append(
-        re_path(
-            rf"^{re.escape(settings.MEDIA_URL.lstrip('/'))}(?P<path>.*)$",
-            serve_media,
-            {"document_root": settings.MEDIA_ROOT},
-        )
+        re_path(rf"^{re.escape(settings.MEDIA_URL.lstrip('/'))}(?P<path>.*)$", media_view)
     )
