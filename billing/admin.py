@@ -16,7 +16,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from tenants.models import Membership, Tenant
+from dashboard.scoping import TenantScopedAdminMixin, scoped_choices
+from tenants.models import Tenant
 
 from . import gateway
 from .gateway import StripeGatewayError
@@ -33,16 +34,6 @@ from .services import (
 )
 
 MODE_CHOICES = [("test", "Test mode"), ("live", "Live mode")]
-
-
-def manageable_tenants(user: Any) -> QuerySet[Tenant]:
-    """Workspaces whose Stripe connection this user may change."""
-    if user.is_superuser:
-        return Tenant.objects.all()
-    return Tenant.objects.filter(
-        memberships__user=user,
-        memberships__role__in=[Membership.Role.OWNER, Membership.Role.ADMIN],
-    )
 
 
 class ConnectByKeyForm(forms.Form):
@@ -62,18 +53,18 @@ class ConnectByKeyForm(forms.Form):
         "(its URL is shown once connected).",
     )
 
-    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, tenants: QuerySet[Tenant], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["tenant"].queryset = manageable_tenants(user)  # type: ignore[attr-defined]
+        self.fields["tenant"].queryset = tenants  # type: ignore[attr-defined]
 
 
 class ConnectByOAuthForm(forms.Form):
     tenant = forms.ModelChoiceField(queryset=Tenant.objects.none(), label="Workspace")
     mode = forms.ChoiceField(choices=MODE_CHOICES)
 
-    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, tenants: QuerySet[Tenant], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["tenant"].queryset = manageable_tenants(user)  # type: ignore[attr-defined]
+        self.fields["tenant"].queryset = tenants  # type: ignore[attr-defined]
 
 
 class ConnectionChangeForm(forms.ModelForm):
@@ -96,7 +87,7 @@ class ConnectionChangeForm(forms.ModelForm):
 
 
 @admin.register(StripeConnection)
-class StripeConnectionAdmin(admin.ModelAdmin):
+class StripeConnectionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     form = ConnectionChangeForm
     list_display = [
         "tenant",
@@ -140,12 +131,11 @@ class StripeConnectionAdmin(admin.ModelAdmin):
         return stripe_connection_webhook_url(obj)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[StripeConnection]:
-        return (
-            super()
-            .get_queryset(request)
-            .filter(tenant__in=manageable_tenants(request.user))
-            .select_related("tenant")
-        )
+        return super().get_queryset(request).select_related("tenant")
+
+    def connectable_tenants(self, request: HttpRequest) -> QuerySet[Tenant]:
+        """The workspaces this user may connect: the current one (operators: any)."""
+        return scoped_choices(self.admin_site, Tenant, request)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = list(self.readonly_fields)
@@ -183,7 +173,7 @@ class StripeConnectionAdmin(admin.ModelAdmin):
         """ "Add" is connecting: Stripe Connect, or a pasted restricted key."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        key_form = ConnectByKeyForm(request.POST or None, user=request.user)
+        key_form = ConnectByKeyForm(request.POST or None, tenants=self.connectable_tenants(request))
         if request.method == "POST" and key_form.is_valid():
             try:
                 result = stripe_connection_connect_key(
@@ -213,7 +203,7 @@ class StripeConnectionAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "title": "Connect Stripe",
             "key_form": key_form,
-            "oauth_form": ConnectByOAuthForm(user=request.user),
+            "oauth_form": ConnectByOAuthForm(tenants=self.connectable_tenants(request)),
             "oauth_test": gateway.connect_configured(False),
             "oauth_live": gateway.connect_configured(True),
             "oauth_url": reverse("admin:billing_stripeconnection_connect_oauth"),
@@ -225,7 +215,7 @@ class StripeConnectionAdmin(admin.ModelAdmin):
         """Send the merchant to Stripe's Connect authorize page."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = ConnectByOAuthForm(request.GET, user=request.user)
+        form = ConnectByOAuthForm(request.GET, tenants=self.connectable_tenants(request))
         changelist = reverse("admin:billing_stripeconnection_changelist")
         if not form.is_valid():
             messages.error(request, "Choose a workspace you manage and a mode.")
@@ -264,7 +254,7 @@ class StripeConnectionAdmin(admin.ModelAdmin):
 
 
 @admin.register(StripeEvent)
-class StripeEventAdmin(admin.ModelAdmin):
+class StripeEventAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = [
         "received_at",
         "type",
@@ -288,10 +278,7 @@ class StripeEventAdmin(admin.ModelAdmin):
         return format_html("<pre style='white-space: pre-wrap'>{}</pre>", obj.payload)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[StripeEvent]:
-        qs = super().get_queryset(request).select_related("tenant")
-        if request.user.is_superuser:
-            return qs
-        return qs.filter(tenant__in=manageable_tenants(request.user))
+        return super().get_queryset(request).select_related("tenant")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
