@@ -520,7 +520,11 @@ class StripeGateway:
 
     @staticmethod
     def _marker(idempotency_key: str, **extra: str) -> dict[str, str]:
-        return {META_ACTION: idempotency_key, META_ACTION_AT: str(int(time.time())), **extra}
+        # Day-granular, like the pause dates: a retry of the same write (a worker killed
+        # mid-call, a lost answer) sends identical parameters, so Stripe's idempotency
+        # replays it instead of refusing a changed request.
+        day = int(_today_midnight().timestamp())
+        return {META_ACTION: idempotency_key, META_ACTION_AT: str(day), **extra}
 
     def pause(self, subscription_id: str, *, days: int, idempotency_key: str) -> dict[str, Any]:
         """Stop collecting payment (invoices voided) until midnight UTC ``days`` from today."""

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pytest
+from django.test import Client
+
+from tests.sessions.conftest import (  # noqa: F401
+    SEED_KEY,
+    connect,
+    emulator,
+    seed,
+    shop,
+    stripe_emulator,
+    stripe_subscription,
+    trial_shop,
+)
+from tests.webhooks.conftest import make_endpoint, receiver  # noqa: F401
+from tests.worker_fixture import celery_broker, celery_worker_process  # noqa: F401
+
+
+@pytest.fixture(scope="package")
+def celery_worker_env(stripe_emulator) -> dict[str, str]:  # noqa: F811
+    """The worker talks to the emulator and may deliver webhooks to 127.0.0.1."""
+    return {
+        "WEBHOOK_ALLOW_LOOPBACK": "1",
+        "STRIPE_API_BASE": stripe_emulator.base_url,
+        "STRIPE_CONNECT_BASE": stripe_emulator.base_url,
+    }
+
+
+@pytest.fixture(autouse=True)
+def _loopback(settings, celery_broker):  # noqa: F811
+    settings.WEBHOOK_ALLOW_LOOPBACK = True
+
+
+def walk_to_confirm(shop, *, reason: str, action: str, feedback: str = "", **extra) -> tuple:  # noqa: F811
+    """Create a session and take the subscriber through the flow up to the confirmation."""
+    body = shop.create(return_url="https://app.example.com/account").json()
+    path = urlsplit(body["url"]).path
+    browser = Client()
+    browser.get(path)
+    assert browser.post(path, {"step": "reason", "reason": reason}).status_code == 302
+    response = browser.post(path, {"step": "offer", "action": action, **extra})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    browser.post(path, {"step": "feedback", "feedback": feedback})
+    return body["id"], path, browser
