@@ -106,7 +106,8 @@ def _page(
         f"frame-ancestors {_frame_ancestors(session)}; default-src 'self'; "
         "img-src 'self' data:; style-src 'self' 'unsafe-inline'"
     )
-    response["Referrer-Policy"] = "no-referrer"
+    # The token is in the path: never send it to another origin in a Referer.
+    response["Referrer-Policy"] = "same-origin"
     if limit is not None:
         for name, value in limit.headers().items():
             response[name] = value
