@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from mrrx.api.errors import ApiError
 from offers.eligibility import offers_evaluate
@@ -57,13 +58,13 @@ def session_choose_reason(*, session: Session, reason: str, reason_other: str = 
     allowed = {code for code, _ in reasons_for(config=config)}
     errors = {}
     if reason not in allowed:
-        errors["reason"] = "choose one of the listed reasons"
+        errors["reason"] = _("Choose one of the listed reasons.")
     if reason == "other" and not reason_other.strip():
-        errors["reason_other"] = "tell us a little about your reason"
+        errors["reason_other"] = _("Tell us a little about your reason.")
     if len(reason_other) > REASON_OTHER_MAX:
-        errors["reason_other"] = f"at most {REASON_OTHER_MAX} characters"
+        errors["reason_other"] = _("At most %(n)s characters.") % {"n": REASON_OTHER_MAX}
     if errors:
-        raise ApiError("validation_error", "Please check your answer.", details=errors)
+        raise ApiError("validation_error", _("Please check your answer."), details=errors)
     decisions = offers_evaluate(
         config=config,
         reason=reason,
@@ -98,7 +99,7 @@ def _action_params(session: Session, action: str, pause_months: int | None) -> d
     if offer is None:
         raise ApiError(
             "action_not_available",
-            "That offer is not available for this session.",
+            _("That offer is not available for this session."),
             details={"action": action},
         )
     params = dict(offer["params"])
@@ -108,7 +109,7 @@ def _action_params(session: Session, action: str, pause_months: int | None) -> d
         if months not in options:
             raise ApiError(
                 "validation_error",
-                "Choose one of the pause lengths offered.",
+                _("Choose one of the pause lengths offered."),
                 details={"pause_months": f"one of {options}"},
             )
         return {"months": months, "days": months * 30}
@@ -122,7 +123,7 @@ def session_select_action(
 ) -> bool:
     """The subscriber takes an offer or confirms they want to cancel."""
     if action not in Action.values:
-        raise ApiError("action_not_available", "Unknown action.", details={"action": action})
+        raise ApiError("action_not_available", _("Unknown action."), details={"action": action})
     params = _action_params(session, action, pause_months)
     config = flow_config_get(tenant=session.tenant, livemode=session.livemode)
     now = timezone.now()
@@ -152,8 +153,8 @@ def session_give_feedback(*, session: Session, feedback: str) -> bool:
     if len(feedback) > FEEDBACK_MAX:
         raise ApiError(
             "validation_error",
-            "Your feedback is too long.",
-            details={"feedback": f"at most {FEEDBACK_MAX} characters"},
+            _("Your feedback is too long."),
+            details={"feedback": _("At most %(n)s characters.") % {"n": FEEDBACK_MAX}},
         )
     return _advance(
         session,

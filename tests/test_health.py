@@ -75,3 +75,11 @@ def test_schema_and_docs_are_served(client):
     assert docs.status_code == 200
     # Docs assets are served locally, never from a third-party host.
     assert b"cdn." not in docs.content and b"unpkg" not in docs.content
+
+
+def test_openapi_schema_validates_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    target = tmp_path / "schema.yml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
+    assert "/api/v1/sessions" in target.read_text()
