@@ -220,6 +220,7 @@ def start_worker(
     """Run a Celery worker on the current test database and ``broker`` while inside."""
     from django.db import connection
 
+    own_dir = log_dir is None
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="mrrx-test-worker-"))
     log_path = log_dir / f"worker-{uuid.uuid4().hex[:8]}.log"
     ready_file = log_dir / f"ready-{uuid.uuid4().hex[:8]}"
@@ -256,6 +257,8 @@ def start_worker(
         yield worker
     finally:
         _stop(process)
+        if own_dir:
+            shutil.rmtree(log_dir, ignore_errors=True)
 
 
 def _stop(process: subprocess.Popen) -> None:
