@@ -133,12 +133,13 @@ def isolated_broker(app=None) -> Iterator[BrokerNamespace]:  # type: ignore[no-u
     url = settings.CELERY_BROKER_URL
     if url.startswith("filesystem"):
         folder = Path(tempfile.mkdtemp(prefix="mrrx-test-broker-"))
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir()
         options = {
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),
+            "control_folder": str(folder / "control"),
             "store_processed": False,
         }
         namespace = BrokerNamespace(
