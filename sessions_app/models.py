@@ -141,8 +141,24 @@ class Session(models.Model):
             models.Index(fields=["status", "expires_at"], name="session_due_idx"),
             models.Index(fields=["tenant", "livemode", "subscription_id"], name="session_sub_idx"),
             models.Index(fields=["tenant", "livemode", "customer_id"], name="session_cus_idx"),
-            # Analytics (dashboard): a workspace's sessions started in a date range.
-            models.Index(fields=["tenant", "livemode", "created_at"], name="session_created_idx"),
+            # Analytics (dashboard): a workspace's sessions started in a date range, with
+            # every column the aggregates read, so that they never visit the table.
+            models.Index(
+                fields=[
+                    "tenant",
+                    "livemode",
+                    "created_at",
+                    "status",
+                    "outcome_action",
+                    "survey_reason",
+                    "price_currency",
+                    "price_interval",
+                    "price_interval_count",
+                    "price_amount",
+                    "viewed_at",
+                ],
+                name="session_analytics_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -248,9 +248,7 @@ def sessions_emit_end_events(*, batch: int = 5000, budget_seconds: float = 40) -
                 break
             event_emit_many(
                 type="session.expired",
-                items=[
-                    (row["tenant_id"], row["livemode"], _ended_event_data(row)) for row in rows
-                ],
+                items=[(row["tenant_id"], row["livemode"], _ended_event_data(row)) for row in rows],
             )
             Session.objects.filter(id__in=[row["id"] for row in rows]).update(
                 end_event_pending=False

@@ -61,6 +61,15 @@ def token_verify(*, token: str, audience: str) -> dict[str, Any]:
         raise InvalidToken("invalid token") from exc
 
 
+def flow_csrf_token(session_id: str) -> str:
+    """The hosted flow's form token for one session (see ``views._forged``)."""
+    import hashlib
+    import hmac
+
+    secret = settings.SESSION_TOKEN_KEYS[0][1].encode()
+    return hmac.new(secret, f"flow-csrf:{session_id}".encode(), hashlib.sha256).hexdigest()
+
+
 def session_token(*, session_id: str, tenant_id: str, livemode: bool, expires_at: datetime) -> str:
     return token_sign(
         claims={"sid": session_id, "tid": tenant_id, "lm": livemode},

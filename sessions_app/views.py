@@ -6,6 +6,7 @@ refresh never re-submits). Which step is shown follows only from the session's s
 
 from __future__ import annotations
 
+import hmac
 import logging
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -16,6 +17,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from mrrx.api.errors import ApiError
@@ -25,7 +27,7 @@ from offers.selectors import flow_config_get, reasons_for
 
 from . import flow, presentation
 from .models import FINAL_STATUSES, Session, SessionStatus
-from .tokens import SESSION_AUDIENCE, InvalidToken, result_token, token_verify
+from .tokens import SESSION_AUDIENCE, InvalidToken, flow_csrf_token, result_token, token_verify
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +97,7 @@ def _page(
         template,
         {
             "session": session,
+            "flow_csrf": flow_csrf_token(session.id) if session is not None else "",
             "brand": presentation.brand(tenant),
             "token": request.resolver_match.kwargs.get("token") if request.resolver_match else "",
             **(context or {}),
@@ -190,6 +193,17 @@ def _render_step(request: HttpRequest, session: Session, token: str, **extra: An
     )
 
 
+def _forged(request: HttpRequest, session: Session) -> bool:
+    """CSRF for the flow's forms, without cookies so that it also works in the merchant's
+    iframe (where browsers withhold third-party cookies): each form carries a token bound
+    to the session, and a browser that names the page's origin must name ours."""
+    sent = request.POST.get("flow_csrf", "")
+    if not hmac.compare_digest(sent.encode(), flow_csrf_token(session.id).encode()):
+        return True
+    origin = request.headers.get("Origin")
+    return bool(origin) and origin != f"{request.scheme}://{request.get_host()}"
+
+
 def _perform(request: HttpRequest, session: Session) -> None:
     step = request.POST.get("step", "")
     data = request.POST
@@ -216,6 +230,7 @@ def _perform(request: HttpRequest, session: Session) -> None:
 
 
 @never_cache
+@csrf_exempt  # replaced by _forged(): a cookie-free token that works when embedded
 @xframe_options_exempt
 @require_http_methods(["GET", "POST"])
 def hosted_flow(request: HttpRequest, token: str) -> HttpResponse:
@@ -237,6 +252,13 @@ def hosted_flow(request: HttpRequest, token: str) -> HttpResponse:
             for name, value in limit.headers().items():
                 response[name] = value
             return response
+        if _forged(request, session):
+            error = FlowError(
+                403,
+                _("This page has expired"),
+                _("Please reload the page and try again."),
+            )
+            return _error_page(request, error, session)
         if session.status not in FINAL_STATUSES:
             try:
                 _perform(request, session)

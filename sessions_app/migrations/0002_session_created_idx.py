@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('sessions_app', '0001_initial'),
-        ('tenants', '0001_initial'),
+        ("sessions_app", "0001_initial"),
+        ("tenants", "0001_initial"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='session',
-            index=models.Index(fields=['tenant', 'livemode', 'created_at'], name='session_created_idx'),
+            model_name="session",
+            index=models.Index(
+                fields=["tenant", "livemode", "created_at"], name="session_created_idx"
+            ),
         ),
     ]

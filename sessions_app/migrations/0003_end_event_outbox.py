@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('sessions_app', '0002_session_created_idx'),
+        ("sessions_app", "0002_session_created_idx"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='session',
-            name='end_event_pending',
+            model_name="session",
+            name="end_event_pending",
             field=models.BooleanField(default=False),
         ),
     ]

@@ -3,10 +3,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
-from django.test import Client
 
 from tests.sessions.conftest import (  # noqa: F401
     SEED_KEY,
+    FlowClient,
     connect,
     emulator,
     seed,
@@ -38,7 +38,7 @@ def walk_to_confirm(shop, *, reason: str, action: str, feedback: str = "", **ext
     """Create a session and take the subscriber through the flow up to the confirmation."""
     body = shop.create(return_url="https://app.example.com/account").json()
     path = urlsplit(body["url"]).path
-    browser = Client()
+    browser = FlowClient()
     browser.get(path)
     assert browser.post(path, {"step": "reason", "reason": reason}).status_code == 302
     response = browser.post(path, {"step": "offer", "action": action, **extra})

@@ -3,10 +3,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import jwt
 import pytest
+from django.test import Client
 
 from billing.models import StripeConnection
 from billing.services import stripe_connection_connect_key
+from sessions_app.tokens import flow_csrf_token
 from tests.billing.conftest import (  # noqa: F401 - shared Stripe fixtures
     MERCHANT_KEY,
     SEED_KEY,
@@ -58,3 +61,17 @@ def trial_shop(emulator, make_client, tenant) -> Shop:  # noqa: F811
     return Shop(
         client=make_client(tenant), seeded=seed(emulator, trial_days=7), connection=connection
     )
+
+
+class FlowClient(Client):
+    """A subscriber's browser: posts carry the page's form token, as the forms do."""
+
+    def post(self, path, data=None, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if path.startswith("/c/") and isinstance(data, dict) and "flow_csrf" not in data:
+            token = path.removeprefix("/c/").split("/")[0]
+            try:
+                session_id = jwt.decode(token, options={"verify_signature": False})["sid"]
+            except jwt.PyJWTError:
+                session_id = ""
+            data = {**data, "flow_csrf": flow_csrf_token(session_id)}
+        return super().post(path, data, *args, **kwargs)

@@ -11,7 +11,6 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from sessions_app import execution
@@ -19,6 +18,7 @@ from sessions_app.models import Session
 from sessions_app.tokens import session_token
 from webhooks.models import Event
 
+from .conftest import FlowClient as Client
 from .conftest import stripe_subscription
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def browser() -> Client:
-    return Client(enforce_csrf_checks=False)
+    return Client()
 
 
 def _start(shop):  # type: ignore[no-untyped-def]
@@ -234,12 +234,19 @@ def test_ten_actions_a_minute_per_session(shop, browser):
     assert limited.status_code == 429 and limited["Retry-After"]
 
 
-def test_csrf_is_required(shop):
+def test_forms_without_their_token_or_from_another_origin_are_refused(shop, browser):
     session_id, path = _start(shop)
-    strict = Client(enforce_csrf_checks=True)
-    strict.get(path)
-    assert strict.post(path, {"step": "reason", "reason": "too_expensive"}).status_code == 403
+    browser.get(path)
+    forged = browser.post(
+        path, {"step": "reason", "reason": "too_expensive", "flow_csrf": "0" * 64}
+    )
+    assert forged.status_code == 403 and b"expired" in forged.content
+    elsewhere = browser.post(
+        path, {"step": "reason", "reason": "too_expensive"}, HTTP_ORIGIN="https://evil.example"
+    )
+    assert elsewhere.status_code == 403
     assert Session.objects.get(pk=session_id).status == "viewed"
+    assert browser.post(path, {"step": "reason", "reason": "too_expensive"}).status_code == 302
 
 
 def test_result_verify_rejects_bad_tokens(client, shop):
