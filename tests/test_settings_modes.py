@@ -24,7 +24,9 @@ PRODUCTION = {
 
 
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in PRODUCTION and k != "DEBUG"}
+    # As a deployment starts: none of the test run's own variables.
+    dropped = {"DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    base = {k: v for k, v in os.environ.items() if k not in PRODUCTION and k not in dropped}
     base["DJANGO_SETTINGS_MODULE"] = "mrrx.settings"
     return subprocess.run(
         [sys.executable, "manage.py", *args],
