@@ -33,13 +33,13 @@ def outcome_repr(session: Session) -> dict[str, Any] | None:
 
 
 def survey_repr(session: Session) -> dict[str, Any] | None:
-    if not session.survey_reason:
+    return survey_from(session.survey_reason, session.survey_reason_other, session.survey_feedback)
+
+
+def survey_from(reason: str, reason_other: str, feedback: str) -> dict[str, Any] | None:
+    if not reason:
         return None
-    return {
-        "reason": session.survey_reason,
-        "reason_other": session.survey_reason_other or None,
-        "feedback": session.survey_feedback or None,
-    }
+    return {"reason": reason, "reason_other": reason_other or None, "feedback": feedback or None}
 
 
 def session_repr(session: Session) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from tenants.selectors import return_url_allowed
 from webhooks.services import event_emit, event_emit_many
 
 from .models import ACTIVE_STATUSES, OPENED_STATUSES, EndReason, Session, SessionStatus
-from .serializers import session_event_data
+from .serializers import session_event_data, survey_from
 from .tokens import session_token
 
 logger = logging.getLogger(__name__)
@@ -258,13 +258,7 @@ def sessions_emit_end_events(*, batch: int = 5000, budget_seconds: float = 40) -
 
 
 def _ended_event_data(row: dict[str, Any]) -> dict[str, Any]:
-    survey = None
-    if row["survey_reason"]:
-        survey = {
-            "reason": row["survey_reason"],
-            "reason_other": row["survey_reason_other"] or None,
-            "feedback": row["survey_feedback"] or None,
-        }
+    survey = survey_from(row["survey_reason"], row["survey_reason_other"], row["survey_feedback"])
     return {
         "session_id": row["id"],
         "subscription_id": row["subscription_id"],
