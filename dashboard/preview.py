@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 
 from offers.eligibility import offers_evaluate
 from offers.models import FlowConfig, OfferAction
@@ -145,6 +146,7 @@ def _next_step(data: Any) -> str:
 
 
 @never_cache
+@csrf_exempt  # its POST changes nothing: it only redirects to the next step's GET
 def flow_preview_view(request: HttpRequest, config_id: str) -> HttpResponse:
     flow_admin = admin.site._registry[FlowConfig]
     if not (request.user.is_superuser or page_allows(current_role(request), "flow_preview")):

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.utils import timezone
 from PIL import Image
 
@@ -175,7 +176,9 @@ def test_the_change_page_links_the_preview(flow_admin, tenant):
     assert f'href="/admin/flow-preview/{config.pk}/"' in page
 
 
-def test_the_preview_walks_the_whole_flow_and_writes_nothing(flow_admin, tenant):
+def test_the_preview_walks_the_whole_flow_and_writes_nothing(merchant_client, tenant):
+    flow_admin = Client(enforce_csrf_checks=True)  # as a browser posts the flow's forms
+    flow_admin.cookies = merchant_client(tenant, "admin").cookies
     config = flow_config_get(tenant=tenant, livemode=False)
     url = f"/admin/flow-preview/{config.pk}/"
 
