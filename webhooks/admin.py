@@ -23,6 +23,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from dashboard.scoping import TenantScopedAdminMixin, TenantScopedInlineMixin
+
 from .events import event_type_choices
 from .models import Delivery, DeliveryAttempt, Endpoint, Event
 from .services import (
@@ -78,7 +80,7 @@ class ResendSinceForm(forms.Form):
 
 
 @admin.register(Endpoint)
-class EndpointAdmin(admin.ModelAdmin):
+class EndpointAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     form = EndpointForm
     change_form_template = "admin/webhooks/endpoint/change_form.html"
     list_display = ["url", "tenant", "livemode", "enabled", "event_types_display", "created_at"]
@@ -265,7 +267,7 @@ class EndpointAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/webhooks/endpoint/resend_failed.html", context)
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(TenantScopedInlineMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
@@ -287,7 +289,7 @@ class DeliveryInline(ReadOnlyInline):
     readonly_fields = fields
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -298,8 +300,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
     def has_resend_permission(self, request: HttpRequest) -> bool:
-        # Whoever may manage endpoints may send to them again.
-        return request.user.has_perm("webhooks.change_endpoint")
+        # Resending is for whoever may act on the log (dashboard.roles: admins and owners).
+        return self.has_action_permission(request)
 
 
 @admin.register(Event)
@@ -334,6 +336,7 @@ class DeliveryAttemptInline(ReadOnlyInline, admin.StackedInline):  # type: ignor
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
+    tenant_path = "event__tenant"
     list_display = ["id", "event_type", "endpoint", "status", "attempt_count", "last_status_code",
                     "next_attempt_at", "created_at"]  # fmt: skip
     list_filter = ["status", "event__type"]
