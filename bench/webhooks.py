@@ -31,7 +31,8 @@ from pathlib import Path
 import httpx
 from celery import shared_task
 
-BURST = 3000
+BURST = 1000
+ROUNDS = 3
 PACED = 400
 PACED_RATE = 100  # events per second
 # The worker as the tests run it; BENCH_POOL / BENCH_CONCURRENCY try others.
@@ -149,9 +150,17 @@ def _latencies(sent: dict[str, float], records: list[tuple[str, float]]) -> list
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU so far of a process and its children (a prefork pool), on Linux."""
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += _cpu_seconds(int(child))
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return total
 
 
 def _burst_webhooks(tenant, receiver: _Receiver, n: int) -> tuple[float, list[float]]:  # type: ignore[no-untyped-def]
@@ -250,11 +259,17 @@ def _run(receiver: _Receiver, worker_pid: int) -> None:
     _burst_raw(receiver, "{}", secret, 100)
     body = Event.objects.first().body
 
-    cpu = _cpu_seconds(worker_pid)
-    raw_rate, raw_burst = _burst_raw(receiver, body, secret, BURST)
-    raw_cpu, cpu = (_cpu_seconds(worker_pid) - cpu) / BURST * 1000, _cpu_seconds(worker_pid)
-    ours_rate, ours_burst = _burst_webhooks(tenant, receiver, BURST)
-    ours_cpu = (_cpu_seconds(worker_pid) - cpu) / BURST * 1000
+    # Rounds alternate, so that load from elsewhere on the machine falls on both sides.
+    results: dict[str, list[tuple[float, list[float], float]]] = {"raw": [], "ours": []}
+    for _ in range(ROUNDS):
+        for name in ("raw", "ours"):
+            cpu = _cpu_seconds(worker_pid)
+            if name == "raw":
+                rate, latencies = _burst_raw(receiver, body, secret, BURST)
+            else:
+                rate, latencies = _burst_webhooks(tenant, receiver, BURST)
+            cpu_ms = (_cpu_seconds(worker_pid) - cpu) / BURST * 1000
+            results[name].append((rate, latencies, cpu_ms))
 
     def emit(i: int) -> str:
         event = event_emit(
@@ -269,15 +284,28 @@ def _run(receiver: _Receiver, worker_pid: int) -> None:
     raw_paced = _paced(publish, receiver, PACED, PACED_RATE)
     ours_paced = _paced(emit, receiver, PACED, PACED_RATE)
 
+    best = {name: max(r[0] for r in rounds) for name, rounds in results.items()}
+    ratios = sorted(o[0] / r[0] for o, r in zip(results["ours"], results["raw"], strict=True))
+    cpu = {name: statistics.median(r[2] for r in rounds) for name, rounds in results.items()}
+    pooled = {name: [ms for r in rounds for ms in r[1]] for name, rounds in results.items()}
     print(
         f"Celery worker ({WORKER['pool']}, concurrency {WORKER['concurrency']}) on Redis, "
         f"PostgreSQL, a local receiver; {len(body)}-byte bodies."
     )
-    print(f"Burst of {BURST} (rate: commit to last receipt; latency: commit to receipt):")
-    print(_line("raw ceiling (HMAC + POST task)", raw_rate, raw_burst))
-    print(_line("webhooks (emit → claim, sign, POST, log)", ours_rate, ours_burst))
-    print(f"  webhooks / ceiling: {ours_rate / raw_rate:.0%} (target: at least 70%)")
-    print(f"  worker CPU per delivery: ceiling {raw_cpu:.2f} ms, webhooks {ours_cpu:.2f} ms")
+    print(
+        f"Bursts of {BURST}, {ROUNDS} rounds each, alternating (rate: best round, commit to "
+        "last receipt; latency: commit to receipt, all rounds):"
+    )
+    print(_line("raw ceiling (HMAC + POST task)", best["raw"], pooled["raw"]))
+    print(_line("webhooks (emit, claim, sign, POST, log)", best["ours"], pooled["ours"]))
+    print(
+        f"  webhooks / ceiling: best rounds {best['ours'] / best['raw']:.0%}, "
+        f"per round {', '.join(f'{r:.0%}' for r in ratios)} (target: at least 70%)"
+    )
+    print(
+        f"  worker CPU per delivery (median): ceiling {cpu['raw']:.2f} ms, "
+        f"webhooks {cpu['ours']:.2f} ms ({cpu['raw'] / cpu['ours']:.0%})"
+    )
     print(f"Paced, {PACED} at {PACED_RATE}/s, one transaction each (latency: emit to receipt):")
     print(_line("raw ceiling", None, raw_paced))
     print(_line("webhooks", None, ours_paced))
