@@ -18,7 +18,7 @@ from webhooks.services import deliveries_dispatch_due, event_emit
 from .conftest import SESSION_DATA
 from .reference import reference_verify
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.smoke]
 
 
 def test_delivered_event_verifies_with_the_reference_code_and_standard_webhooks(
