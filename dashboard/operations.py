@@ -48,8 +48,9 @@ class BeatRow:
 def queue_depths() -> list[Figure]:
     """Messages waiting in each Celery queue, as the broker counts them.
 
-    A passive declare asks the transport for the queue's size: LLEN of its lists on
-    Redis, the number of message files on the filesystem broker.
+    Declaring a queue answers with its size: LLEN of its lists on Redis, the number of
+    message files on the filesystem broker. (Declaring the app's own queues changes
+    nothing; a passive declare would call an empty Redis queue missing.)
     """
     figures = []
     try:
@@ -57,11 +58,7 @@ def queue_depths() -> list[Figure]:
             connection.ensure_connection(max_retries=1, timeout=2)
             channel = connection.default_channel
             for name in QUEUES:
-                try:
-                    depth = channel.queue_declare(queue=name, passive=True).message_count
-                except Exception:
-                    # Redis has no key for an empty queue: a passive declare calls it missing.
-                    depth = 0
+                depth = channel.queue_declare(queue=name).message_count
                 figures.append(Figure(name, depth, alert=depth > 1000))
     except Exception as exc:
         logger.warning("Could not read the queue depths: %s", type(exc).__name__)

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -182,7 +182,10 @@ def workspace_switch_view(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def media_view(request: HttpRequest, path: str) -> HttpResponse:
-    """Uploaded files (workspace logos) in the embedded default and in DEBUG."""
+    """Uploaded files (workspace logos) in the embedded default and in DEBUG; production
+    serves MEDIA_ROOT from the web server or a bucket."""
+    if not (settings.EMBEDDED or settings.DEBUG):
+        raise Http404("Media are served by the web server here.")
     response = serve(request, path, document_root=settings.MEDIA_ROOT)
     # An upload is shown, never run: no sniffing it into HTML or script.
     response["X-Content-Type-Options"] = "nosniff"

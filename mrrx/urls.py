@@ -31,8 +31,8 @@ urlpatterns = [
     path("", include("sessions_app.urls")),
 ]
 
-# dashboard: uploaded logos. Production serves MEDIA_ROOT from the web server or a bucket.
-if settings.EMBEDDED or settings.DEBUG:
-    urlpatterns.append(
-        re_path(rf"^{re.escape(settings.MEDIA_URL.lstrip('/'))}(?P<path>.*)$", media_view)
-    )
+# dashboard: uploaded logos, served by Django only in the embedded default and in DEBUG
+# (the view checks); production serves MEDIA_ROOT from the web server or a bucket.
+urlpatterns.append(
+    re_path(rf"^{re.escape(settings.MEDIA_URL.lstrip('/'))}(?P<path>.*)$", media_view)
+)

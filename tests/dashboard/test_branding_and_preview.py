@@ -65,7 +65,8 @@ def _hosted_page(client, tenant) -> str:
     return response.content.decode()
 
 
-def test_an_owner_brands_the_hosted_pages_with_an_uploaded_logo(owner, tenant, client):
+def test_an_owner_brands_the_hosted_pages_with_an_uploaded_logo(owner, tenant, client, settings):
+    settings.EMBEDDED = True  # the embedded default serves uploads itself
     logo = SimpleUploadedFile("../../evil name.png", _png(), content_type="image/png")
     response = owner.post(
         f"/admin/tenants/tenant/{tenant.pk}/change/", _branding(tenant, logo=logo)
@@ -84,6 +85,16 @@ def test_an_owner_brands_the_hosted_pages_with_an_uploaded_logo(owner, tenant, c
     served = client.get(f"/media/{tenant.logo.name}")
     assert served.status_code == 200 and served["Content-Type"] == "image/png"
     assert b"".join(served.streaming_content) == _png()
+    assert served["X-Content-Type-Options"] == "nosniff"
+
+
+def test_production_leaves_uploads_to_the_web_server(client, settings, tmp_path):
+    (tmp_path / "logos").mkdir()
+    (tmp_path / "logos" / "a.png").write_bytes(_png())
+    settings.EMBEDDED, settings.DEBUG = False, False
+    assert client.get("/media/logos/a.png").status_code == 404
+    settings.DEBUG = True
+    assert client.get("/media/logos/a.png").status_code == 200
 
 
 @pytest.mark.parametrize(

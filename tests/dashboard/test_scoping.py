@@ -76,6 +76,10 @@ def test_member_lists_and_finds_only_their_workspace(label, objects, owner_a, op
     assert change_url(a.obj) in page.content.decode()
     assert change_url(b.obj) not in page.content.decode()
 
+    # The raw-id and "add another" popups are the same list.
+    popup = owner_a.get(listing, {"_popup": "1", "_to_field": "id"}).content.decode()
+    assert change_url(a.obj) in popup and change_url(b.obj) not in popup
+
     assert change_url(b.obj) in operator_client.get(listing, {"q": b.term}).content.decode()
     found = owner_a.get(listing, {"q": b.term})
     assert found.status_code == 200
