@@ -189,10 +189,16 @@ def post(
     started = time.monotonic()
     result = SendResult(request_headers=dict(headers))
     try:
-        result.request_headers, response_parts = _post(
-            url, body, headers, timeout, allow_loopback, require_https, started
+        _send(
+            result,
+            url,
+            body=body,
+            headers=headers,
+            allow_loopback=allow_loopback,
+            require_https=require_https,
+            timeout=timeout,
+            deadline=started + timeout,
         )
-        result.status_code, result.headers, result.body, result.error = response_parts
     except ssrf.AddressRefused as exc:
         result.error = exc.reason
     except httpx.TimeoutException:
@@ -205,15 +211,17 @@ def post(
     return result
 
 
-def _post(
+def _send(
+    result: SendResult,
     url: str,
+    *,
     body: bytes,
     headers: dict[str, str],
-    timeout: float,
     allow_loopback: bool,
     require_https: bool,
-    started: float,
-) -> tuple[dict[str, str], tuple[int, dict[str, str], str, str]]:
+    timeout: float,
+    deadline: float,
+) -> None:
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
@@ -225,15 +233,14 @@ def _post(
     host = parsed.raw_host.decode("ascii")
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     address = ssrf.resolve(host, port, allow_loopback=allow_loopback)
-    limits = _SendLimits(host=host, port=port, address=address, deadline=started + timeout)
+    limits = _SendLimits(host=host, port=port, address=address, deadline=deadline)
     _local.limits = limits
 
     http = client()
     request = http.build_request("POST", parsed, content=body, headers=headers, timeout=timeout)
     # As sent, with their casing (httpx adds Host, Accept, Connection, Content-Length).
-    sent_headers = {name.decode(): value.decode() for name, value in request.headers.raw}
+    result.request_headers = {name.decode(): value.decode() for name, value in request.headers.raw}
     response = http.send(request, stream=True)
-    error = ""
     kept = bytearray()
     try:
         for chunk in response.iter_raw():
@@ -242,8 +249,11 @@ def _post(
     except httpx.ReadError:
         if not limits.exhausted:
             raise
-        error = f"response body longer than the {MAX_READ_BYTES // 1024} KB read limit; truncated"
+        result.error = (
+            f"response body longer than the {MAX_READ_BYTES // 1024} KB read limit; truncated"
+        )
     finally:
         response.close()
-    text = kept.decode("utf-8", errors="replace")
-    return sent_headers, (response.status_code, dict(response.headers), text, error)
+    result.status_code = response.status_code
+    result.headers = dict(response.headers)
+    result.body = kept.decode("utf-8", errors="replace")
