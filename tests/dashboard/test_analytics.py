@@ -297,3 +297,15 @@ def test_analytics_are_per_workspace(merchant_client, sessions, other_tenant):
 def test_anonymous_users_are_sent_to_log_in(client):
     response = client.get("/admin/analytics/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_an_operator_reads_the_analytics_of_the_workspace_they_switch_to(
+    operator_client, tenant, other_tenant, sessions
+):
+    operator_client.post("/admin/workspace/", {"workspace": tenant.pk})
+    page = operator_client.get("/admin/analytics/", QUERY).content.decode()
+    assert f"Analytics · {tenant.name}" in page and "60.0%" in page
+
+    operator_client.post("/admin/workspace/", {"workspace": other_tenant.pk})
+    page = operator_client.get("/admin/analytics/", QUERY).content.decode()
+    assert f"Analytics · {other_tenant.name}" in page and "60.0%" not in page

@@ -208,7 +208,7 @@ def test_autocomplete_never_offers_another_workspace(
 
 
 @pytest.mark.parametrize("label", OPERATOR_ONLY)
-@pytest.mark.parametrize("role", ["owner", "viewer"])
+@pytest.mark.parametrize("role", ["owner", "admin", "viewer"])
 def test_models_without_a_workspace_are_operators_only(
     label, role, merchant_client, workspace_a, operator_client
 ):
