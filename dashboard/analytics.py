@@ -28,32 +28,15 @@ from django.db.models.functions import TruncDate
 
 from offers.models import Offer
 from sessions_app.models import Action, Reason, Session, SessionStatus
+from sessions_app.presentation import ZERO_DECIMAL
 from tenants.models import Tenant
 
-# A price's monthly equivalent: amount x factor ÷ interval_count.
+# A price's monthly equivalent: amount * factor / interval_count.
 MONTHLY_FACTOR = {
     "day": Fraction(365, 12),
     "week": Fraction(52, 12),
     "month": Fraction(1),
     "year": Fraction(1, 12),
-}
-ZERO_DECIMAL = {
-    "bif",
-    "clp",
-    "djf",
-    "gnf",
-    "jpy",
-    "kmf",
-    "krw",
-    "mga",
-    "pyg",
-    "rwf",
-    "ugx",
-    "vnd",
-    "vuv",
-    "xaf",
-    "xof",
-    "xpf",
 }
 
 DEFINITIONS: list[tuple[str, str]] = [
@@ -194,7 +177,7 @@ def analytics_report(*, tenant: Tenant, livemode: bool, period: Period) -> Repor
     report = Report(tenant=tenant, livemode=livemode, period=period)
     _summarize(report, _breakdown(sessions))
     report.trend = _trend(sessions, report.period)
-    report.offers = _offers(sessions)
+    report.offers = _offers(sessions, tenant=tenant)
     return report
 
 
@@ -315,7 +298,7 @@ _OFFERS_SQL = {
 }
 
 
-def _offers(sessions: QuerySet[Session]) -> list[OfferRow]:
+def _offers(sessions: QuerySet[Session], *, tenant: Tenant) -> list[OfferRow]:
     inner_qs = (
         sessions.values("offers_considered", "status", "outcome_action")
         .annotate(n=Count("*"))
@@ -328,7 +311,7 @@ def _offers(sessions: QuerySet[Session]) -> list[OfferRow]:
         # The status placeholder is in the SELECT list, before the inner query's.
         cursor.execute(sql, [SessionStatus.COMPLETED, *params])
         raw = cursor.fetchall()
-    labels = _offer_labels([offer_id for offer_id, *_ in raw])
+    labels = _offer_labels([offer_id for offer_id, *_ in raw], tenant=tenant)
     rows = [
         OfferRow(
             offer_id=offer_id or "",
@@ -344,7 +327,7 @@ def _offers(sessions: QuerySet[Session]) -> list[OfferRow]:
     return rows
 
 
-def _offer_labels(offer_ids: list[Any]) -> dict[str, str]:
+def _offer_labels(offer_ids: list[Any], *, tenant: Tenant) -> dict[str, str]:
     """Human names for offer ids ("pause:ofr_..."), from the offers still configured."""
     pks = {
         str(offer_id).split(":", 1)[1]: offer_id
@@ -352,7 +335,7 @@ def _offer_labels(offer_ids: list[Any]) -> dict[str, str]:
         if offer_id and ":" in str(offer_id)
     }
     labels = {}
-    for offer in Offer.objects.filter(pk__in=list(pks)):
+    for offer in Offer.objects.filter(pk__in=list(pks), config__tenant=tenant):
         labels[pks[offer.pk]] = f"{offer.get_action_display()} ({offer.get_reason_display()})"
     for offer_id in offer_ids:
         if offer_id and str(offer_id).endswith(":default"):
