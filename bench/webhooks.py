@@ -226,7 +226,9 @@ def main() -> None:
     from tests.worker_fixture import isolated_broker, start_worker
 
     settings.WEBHOOK_ALLOW_LOOPBACK = True
-    connection.settings_dict["TEST"]["NAME"] = "mrrx_bench_webhooks"
+    original_name = connection.settings_dict["NAME"]
+    original_test = connection.settings_dict["TEST"]
+    connection.settings_dict["TEST"] = {**original_test, "NAME": "mrrx_bench_webhooks"}
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     receiver = _Receiver()
     try:
@@ -242,9 +244,10 @@ def main() -> None:
             _run(receiver, worker.pid)
     finally:
         receiver.close()
-        connection.creation.destroy_test_db(
-            "mrrx_bench_webhooks", verbosity=0, keepdb=False, suffix=None
-        )
+        # Drops the bench database and points the connection back where it was, for the
+        # benchmarks that run after this one.
+        connection.creation.destroy_test_db(original_name, verbosity=0)
+        connection.settings_dict["TEST"] = original_test
 
 
 def _run(receiver: _Receiver, worker_pid: int) -> None:
