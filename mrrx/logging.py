@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -109,6 +110,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+access_logger = logging.getLogger("mrrx.access")
+
+
 class RequestIdMiddleware:
     """Tags the request, its log lines and its response with one id.
 
@@ -125,8 +129,18 @@ class RequestIdMiddleware:
         request.request_id = request_id  # type: ignore[attr-defined]
         request_id_var.set(request_id)
         session_id_var.set(None)
+        started = time.perf_counter()
         response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request_id
+        # The access log, written here rather than by gunicorn so that it goes through the
+        # redaction filter: hosted-flow paths carry a session's token.
+        access_logger.info(
+            "%s %s %s %.1fms",
+            request.method,
+            request.path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
         return response
 
     def process_view(

@@ -122,3 +122,21 @@ def test_the_product_writes_json_lines_with_log_format_json():
     [line] = [json.loads(text) for text in result.stderr.splitlines() if "mrrx.probe" in text]
     assert line["level"] == "WARNING" and line["message"] == "charging with sk_test_[REDACTED]"
     assert "ts" in line and "request_id" not in line  # no request here
+
+
+def test_the_access_log_names_each_request_without_its_token(client, tenant, json_lines):
+    session = Session.objects.create(
+        tenant=tenant, livemode=False, customer_id="cus_1", subscription_id="sub_1",
+        expires_at=timezone.now() + timedelta(hours=1),
+    )  # fmt: skip
+    token = session_token(
+        session_id=session.id, tenant_id=tenant.pk, livemode=False, expires_at=session.expires_at
+    )
+    client.get(f"/c/{token}")
+    client.get("/api/v1/health")
+    access = [line for line in json_lines() if line["logger"] == "mrrx.access"]
+    assert [line["message"].split()[:3] for line in access] == [
+        ["GET", "/c/[REDACTED]", "200"],
+        ["GET", "/api/v1/health", "200"],
+    ]
+    assert token not in json.dumps(access)
