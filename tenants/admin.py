@@ -8,13 +8,13 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from dashboard.forms import MemberAddForm, MembershipChangeForm, TenantForm
 from dashboard.scoping import TenantScopedAdminMixin, TenantScopedInlineMixin
 from dashboard.services import member_add, membership_removable
 from dashboard.workspace import current_tenant
+from mrrx.admin_pages import secret_shown_once
 
 from .models import ALL_SCOPES, ApiKey, Membership, Tenant
 from .services import apikey_issue, apikey_revoke, tenant_create
@@ -123,16 +123,14 @@ class MembershipAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     ) -> HttpResponse:  # type: ignore[no-untyped-def]
         if request.user.is_superuser:
             return super().response_add(request, obj, post_url_continue)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "membership": obj,
-            "set_password_url": getattr(request, "_member_set_password_url", None),
-            "title": "Member added",
-        }
-        response = TemplateResponse(request, "admin/tenants/membership/added.html", context)
-        response["Cache-Control"] = "no-store"
-        return response
+        return secret_shown_once(
+            self,
+            request,
+            template="admin/tenants/membership/added.html",
+            title="Member added",
+            membership=obj,
+            set_password_url=getattr(request, "_member_set_password_url", None),
+        )
 
 
 @admin.register(ApiKey)
@@ -198,16 +196,14 @@ class ApiKeyAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         plaintext = getattr(request, "_new_api_key_plaintext", None)
         if plaintext is None:
             return super().response_add(request, obj, post_url_continue)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "api_key": obj,
-            "plaintext": plaintext,
-            "title": "Copy your new API key",
-        }
-        response = TemplateResponse(request, "admin/tenants/apikey/created.html", context)
-        response["Cache-Control"] = "no-store"
-        return response
+        return secret_shown_once(
+            self,
+            request,
+            template="admin/tenants/apikey/created.html",
+            title="Copy your new API key",
+            api_key=obj,
+            plaintext=plaintext,
+        )
 
     @admin.action(description="Revoke selected keys")
     def revoke_keys(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]

@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from dashboard.scoping import TenantScopedAdminMixin, TenantScopedInlineMixin
+from mrrx.admin_pages import secret_shown_once
 
 from .events import event_type_choices
 from .models import Delivery, DeliveryAttempt, Endpoint, Event
@@ -158,17 +159,15 @@ class EndpointAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         self, request: HttpRequest, endpoint: Endpoint, secret: str, *, rotated: bool
     ) -> HttpResponse:
         endpoint.refresh_from_db()
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "endpoint": endpoint,
-            "secret": secret,
-            "rotated": rotated,
-            "title": "Copy the new signing secret" if rotated else "Copy the signing secret",
-        }
-        response = TemplateResponse(request, "admin/webhooks/endpoint/secret.html", context)
-        response["Cache-Control"] = "no-store"
-        return response
+        return secret_shown_once(
+            self,
+            request,
+            template="admin/webhooks/endpoint/secret.html",
+            title="Copy the new signing secret" if rotated else "Copy the signing secret",
+            endpoint=endpoint,
+            secret=secret,
+            rotated=rotated,
+        )
 
     def get_urls(self):  # type: ignore[no-untyped-def]
         wrap = self.admin_site.admin_view
