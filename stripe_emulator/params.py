@@ -9,6 +9,7 @@ digit-keyed dicts into lists, coerces scalars and rejects unknown keys with Stri
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -70,13 +71,14 @@ def join_path(path: str, key: str | int) -> str:
     return f"{path}[{key}]" if path else str(key)
 
 
-class Spec:
+class Spec(ABC):
     """Coerces one parameter value; `path` is the bracketed name used in errors."""
 
     clearable = False
 
-    def coerce(self, value: Any, path: str) -> Any:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def coerce(self, value: Any, path: str) -> Any:
+        """The value in the type the parameter takes, or a StripeError."""
 
     def __call__(self, value: Any, path: str) -> Any:
         if value == "" and not isinstance(self, Str | Text):
