@@ -268,3 +268,25 @@ def test_pages_can_be_framed_only_by_allowlisted_origins(shop, browser):
     response = browser.get(path)
     assert "frame-ancestors 'self' https://app.example.com" in response["Content-Security-Policy"]
     assert "X-Frame-Options" not in response
+
+
+def test_exhausted_retries_fail_the_session_with_the_stripe_error(shop, browser, emulator):
+    from sessions_app.tasks import MAX_RETRIES, session_execute
+
+    session_id, path = _start(shop)
+    browser.get(path)
+    _post(browser, path, step="reason", reason="too_expensive")
+    _post(browser, path, step="offer", action="cancel")
+    _post(browser, path, step="feedback")
+    _post(browser, path, step="confirm")
+    emulator.http.delete("/_emulator/requests")
+    emulator.fail_next(50, status=503, path_prefix="/v1/subscriptions")
+    # Eagerly, in this process: each retry runs at once instead of after its backoff.
+    session_execute.apply(args=[session_id])
+    session = Session.objects.get(pk=session_id)
+    assert session.status == "failed"
+    assert session.failure["transient"] is True and session.failure["http_status"] == 503
+    reads = emulator.requests(path_prefix=f"/v1/subscriptions/{shop.seeded.subscription_id}")
+    assert len(reads) == MAX_RETRIES + 1
+    assert Event.objects.filter(type="session.failed").count() == 1
+    emulator.clear_faults()
