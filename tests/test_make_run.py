@@ -67,10 +67,19 @@ def test_make_run_prints_a_demo_key_that_works():
         assert response.json()["name"] == "Demo Workspace"
         assert response.json()["mode"] == "test"
     finally:
+        # make and honcho share this process group; honcho stops the processes it
+        # started (each in a session of its own), so wait for it to be gone before
+        # anything more forceful.
         os.killpg(process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=20)
-        # make may be gone while a worker is still winding down: leave nothing behind.
-        time.sleep(2)
-        with contextlib.suppress(ProcessLookupError):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            process.poll()  # reap make, or it lingers in the group as a zombie
+            try:
+                os.killpg(process.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
             os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
