@@ -14,7 +14,8 @@ import statistics
 import time
 from collections.abc import Callable
 
-from .emulator import Emulator, encode_params
+from . import Emulator
+from .params import encode_params
 
 HEADERS = {"Authorization": "Bearer sk_test_bench"}
 

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
-from . import render, search
-from .core import Call, clean_metadata, diff, merge_metadata, newest_first, paginate
+from . import search
+from .core import (
+    Call,
+    clean_metadata,
+    diff,
+    merge_metadata,
+    newest_first,
+    paginate,
+    search_records,
+)
 from .errors import StripeError, invalid, missing, param_missing
 from .params import (
     CLEAR,
     EXPAND,
     LIST_PARAMS,
+    RETRIEVE,
     Arr,
     Bool,
     Decimal,
@@ -26,9 +34,8 @@ from .params import (
     validate,
 )
 from .render import require_record
+from .subscriptions import cancel_record
 from .util import new_id, token
-
-RETRIEVE = {"expand": EXPAND}
 
 # --- customers -------------------------------------------------------------------------
 
@@ -41,7 +48,6 @@ CUSTOMER_FIELDS = {
     "expand": EXPAND,
 }
 CUSTOMER_LIST = {**LIST_PARAMS, "email": Str(max_length=512)}
-SEARCH = {"query": Str(), "limit": Int(1, 100), "page": Str(), "expand": EXPAND}
 
 
 def _customer_fields(rec: dict[str, Any], p: dict[str, Any]) -> None:
@@ -91,8 +97,6 @@ def delete_customer(call: Call, obj_id: str) -> dict[str, Any]:
     rec = require_record(call.ns, "customers", obj_id)
     validate(call.params, {})
     # Stripe cancels a deleted customer's subscriptions immediately.
-    from .subscriptions import cancel_record
-
     for sub in call.ns.tables["subscriptions"].values():
         if sub["customer"] == obj_id and sub["status"] != "canceled":
             cancel_record(call, sub, {})
@@ -119,37 +123,6 @@ CUSTOMER_SEARCH_FIELDS = {
     "created": search.field("created"),
     "metadata": search.metadata,
 }
-
-
-def search_records(
-    call: Call, table: str, fields: dict[str, search.Getter], url: str
-) -> dict[str, Any]:
-    p = validate(call.params, SEARCH)
-    require(p, "query")
-    predicate = search.compile_query(p["query"], fields)
-    matches = [r for r in newest_first(call.ns, table) if predicate(r)]
-    offset = 0
-    if "page" in p:
-        try:
-            offset = int(base64.urlsafe_b64decode(p["page"].encode()).decode())
-        except ValueError:
-            raise invalid("Invalid page: not a page token returned by a search.", "page") from None
-    limit = p.get("limit", 10)
-    window = matches[offset : offset + limit]
-    has_more = len(matches) > offset + limit
-    next_page = (
-        base64.urlsafe_b64encode(str(offset + limit).encode()).decode() if has_more else None
-    )
-    result = {
-        "object": "search_result",
-        "data": [call.render(table, r) for r in window],
-        "has_more": has_more,
-        "next_page": next_page,
-        "url": url,
-    }
-    if p.get("expand"):
-        render.expand(call.ns, result, p["expand"])
-    return result
 
 
 def search_customers(call: Call) -> dict[str, Any]:

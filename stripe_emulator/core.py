@@ -1,19 +1,40 @@
-"""Shared request-time helpers for resource handlers: the `Call` context and list paging."""
+"""Shared request-time helpers for resource handlers: the `Call` context, list and search paging."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from . import render
-from .errors import exclusive, missing
-from .params import CLEAR
+from . import render, search
+from .errors import exclusive, invalid, missing
+from .params import CLEAR, EXPAND, Int, Str, require, validate
 from .state import Namespace
 
-if TYPE_CHECKING:
-    from .emulator import Emulator
-
 Record = dict[str, Any]
+
+
+class Host(Protocol):
+    """What resource handlers may use of the emulator running them.
+
+    Handlers see the platform's account registry (for `/v1/account(s)`) and record events;
+    everything else (routing, auth, idempotency, delivery) stays out of their reach.
+    """
+
+    platform_account: str
+    accounts: dict[str, dict[str, Any]]
+
+    def emit(
+        self,
+        ns: Namespace,
+        type: str,
+        obj: dict[str, Any],
+        previous: dict[str, Any] | None = None,
+        *,
+        at: int,
+        request_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]: ...
 
 
 class Call:
@@ -23,7 +44,7 @@ class Call:
 
     def __init__(
         self,
-        emu: Emulator,
+        emu: Host,
         ns: Namespace,
         params: dict[str, Any],
         now: int,
@@ -111,6 +132,41 @@ def paginate(
     result = {"object": "list", "data": [fn(r) for r in window], "has_more": has_more, "url": url}
     if params.get("expand"):
         render.expand(call.ns, result, params["expand"])
+    return result
+
+
+SEARCH = {"query": Str(), "limit": Int(1, 100), "page": Str(), "expand": EXPAND}
+
+
+def search_records(
+    call: Call, table: str, fields: dict[str, search.Getter], url: str
+) -> dict[str, Any]:
+    """A Stripe search result over `table` (newest first) with opaque page tokens."""
+    p = validate(call.params, SEARCH)
+    require(p, "query")
+    predicate = search.compile_query(p["query"], fields)
+    matches = [r for r in newest_first(call.ns, table) if predicate(r)]
+    offset = 0
+    if "page" in p:
+        try:
+            offset = int(base64.urlsafe_b64decode(p["page"].encode()).decode())
+        except ValueError:
+            raise invalid("Invalid page: not a page token returned by a search.", "page") from None
+    limit = p.get("limit", 10)
+    window = matches[offset : offset + limit]
+    has_more = len(matches) > offset + limit
+    next_page = (
+        base64.urlsafe_b64encode(str(offset + limit).encode()).decode() if has_more else None
+    )
+    result = {
+        "object": "search_result",
+        "data": [call.render(table, r) for r in window],
+        "has_more": has_more,
+        "next_page": next_page,
+        "url": url,
+    }
+    if p.get("expand"):
+        render.expand(call.ns, result, p["expand"])
     return result
 
 

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlencode
 from . import catalog, platform, subscriptions
 from .core import Call
 from .errors import OAuthError, StripeError, fault_error, invalid, unrecognized_url
-from .params import decode_form, decode_pairs
+from .params import decode_form, decode_pairs, encode_params
 from .state import Namespace
 from .util import API_VERSION, Clock, new_id, secret_token, token
 from .webhooks import Delivery
@@ -1034,25 +1034,3 @@ def _truthy(value: Any) -> bool:
 
 def _fingerprint(params: dict[str, Any]) -> str:
     return json.dumps(params, sort_keys=True)
-
-
-def encode_params(params: Mapping[str, Any], prefix: str = "") -> str:
-    """Form-encode nested params the way stripe-python does (`a[0][b]=c`)."""
-    pairs: list[tuple[str, str]] = []
-
-    def walk(value: Any, key: str) -> None:
-        if value is None:
-            return
-        if isinstance(value, Mapping):
-            for k, v in value.items():
-                walk(v, f"{key}[{k}]" if key else str(k))
-        elif isinstance(value, list | tuple):
-            for i, v in enumerate(value):
-                walk(v, f"{key}[{i}]")
-        elif isinstance(value, bool):
-            pairs.append((key, "true" if value else "false"))
-        else:
-            pairs.append((key, str(value)))
-
-    walk(params, prefix)
-    return urlencode(pairs)

@@ -1,4 +1,4 @@
-"""Decoding Stripe's bracketed form encoding and validating parameters against small specs.
+"""Stripe's bracketed form encoding, both ways, and parameter validation against small specs.
 
 stripe-python 16.1.0 sends `items[0][price]=price_x`, `metadata[k]=v`, `expand[0]=customer`;
 curl users send `expand[]=customer`. Both decode to nested dicts here; a spec then turns
@@ -12,7 +12,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from .errors import StripeError, invalid, param_missing, unknown_param
 
@@ -65,6 +65,28 @@ def decode_form(raw: str | bytes | None) -> dict[str, Any]:
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", errors="replace")
     return decode_pairs(parse_qsl(raw, keep_blank_values=True))
+
+
+def encode_params(params: Mapping[str, Any], prefix: str = "") -> str:
+    """Form-encode nested params the way stripe-python does (`a[0][b]=c`)."""
+    pairs: list[tuple[str, str]] = []
+
+    def walk(value: Any, key: str) -> None:
+        if value is None:
+            return
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(v, f"{key}[{k}]" if key else str(k))
+        elif isinstance(value, list | tuple):
+            for i, v in enumerate(value):
+                walk(v, f"{key}[{i}]")
+        elif isinstance(value, bool):
+            pairs.append((key, "true" if value else "false"))
+        else:
+            pairs.append((key, str(value)))
+
+    walk(params, prefix)
+    return urlencode(pairs)
 
 
 def join_path(path: str, key: str | int) -> str:
@@ -289,6 +311,7 @@ LIST_PARAMS: dict[str, Spec] = {
     "ending_before": Str(),
     "expand": EXPAND,
 }
+RETRIEVE: dict[str, Spec] = {"expand": EXPAND}
 
 
 def validate(params: dict[str, Any], fields: Mapping[str, Spec]) -> dict[str, Any]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from . import render
-from .catalog import RETRIEVE
 from .core import Call, clean_metadata, merge_metadata, newest_first, paginate
 from .errors import invalid, missing, param_missing
 from .params import (
     CLEAR,
     EXPAND,
     LIST_PARAMS,
+    RETRIEVE,
     Arr,
     Bool,
     Int,

@@ -9,7 +9,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .emulator import Emulator
+from . import Emulator
 from .webhooks import WebhookDispatcher
 
 

@@ -11,13 +11,21 @@ import heapq
 from typing import Any
 
 from . import search
-from .catalog import RETRIEVE, search_records
-from .core import Call, clean_metadata, diff, merge_metadata, newest_first, paginate
+from .core import (
+    Call,
+    clean_metadata,
+    diff,
+    merge_metadata,
+    newest_first,
+    paginate,
+    search_records,
+)
 from .errors import StripeError, exclusive, invalid, missing, param_missing
 from .params import (
     CLEAR,
     EXPAND,
     LIST_PARAMS,
+    RETRIEVE,
     Arr,
     Bool,
     Enum,
