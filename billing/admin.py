@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from dashboard.scoping import TenantScopedAdminMixin, scoped_choices
+from tenants.admin_scoping import TenantScopedAdminMixin, scoped_choices
 from tenants.models import Tenant
 
 from . import gateway

@@ -10,8 +10,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.http import HttpRequest
 
+from tenants.admin_scoping import OperatorOnlyAdminMixin
+
 from .models import Heartbeat
-from .scoping import OperatorOnlyAdminMixin
 
 User = get_user_model()
 

@@ -24,9 +24,8 @@ from offers.models import FlowConfig, OfferAction
 from offers.selectors import cancel_at_period_end, reasons_for
 from sessions_app import presentation
 from sessions_app.models import Action, Session, SessionStatus
-
-from .roles import page_allows
-from .workspace import current_role
+from tenants.roles import page_allows
+from tenants.workspace import current_role
 
 STEPS = ("reason", "offers", "feedback", "confirm", "result")
 DEFAULT_PRICE = {

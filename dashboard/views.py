@@ -17,13 +17,13 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.static import serve
 
 from sessions_app.presentation import money
+from tenants.roles import page_allows
+from tenants.workspace import workspace, workspace_switch
 
 from . import charts, operations
 from .analytics import DEFINITIONS, Report, analytics_report, percent
 from .forms import AnalyticsFilterForm
-from .roles import page_allows
 from .tables import report_tables
-from .workspace import workspace, workspace_switch
 
 
 def _page_context(request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
-from dashboard.scoping import TenantScopedAdminMixin, TenantScopedInlineMixin
+from tenants.admin_scoping import TenantScopedAdminMixin, TenantScopedInlineMixin
 
 from .models import FlowConfig, Offer
 from .params import offer_params_clean, reasons_clean

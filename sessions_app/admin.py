@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from dashboard.scoping import TenantScopedAdminMixin
+from tenants.admin_scoping import TenantScopedAdminMixin
 
 from .models import Session
 

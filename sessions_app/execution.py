@@ -19,6 +19,7 @@ from django.utils import timezone
 from billing.gateway import StripeGatewayError, gateway_for
 from webhooks.services import event_emit
 
+from .jobs import session_execute_enqueue
 from .models import Action, Session, SessionStatus
 from .serializers import session_event_data
 
@@ -154,8 +155,6 @@ def session_fail(*, session: Session, error: StripeGatewayError) -> bool:
 def sessions_requeue_stuck(*, now=None) -> int:  # type: ignore[no-untyped-def]
     """Hand sessions stuck in ``executing`` back to a worker (the broker lost the task, or
     the worker died); after too many tries, fail them."""
-    from .tasks import session_execute as execute_task
-
     now = now or timezone.now()
     stuck = Session.objects.filter(
         status=SessionStatus.EXECUTING, executing_at__lt=now - STUCK_AFTER
@@ -175,6 +174,6 @@ def sessions_requeue_stuck(*, now=None) -> int:  # type: ignore[no-untyped-def]
             id=session_id, status=SessionStatus.EXECUTING, executing_at=executing_at
         ).update(executing_at=now, execution_attempts=F("execution_attempts") + 1)
         if claimed:
-            execute_task.delay(session_id)
+            session_execute_enqueue(session_id)
             requeued += 1
     return requeued

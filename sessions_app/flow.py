@@ -19,10 +19,11 @@ from offers.selectors import (
     cancel_at_period_end,
     flow_config_get,
     reasons_for,
-    recent_discount_accepted,
 )
 
+from .jobs import session_execute_enqueue_on_commit
 from .models import Action, Session, SessionStatus
+from .selectors import recent_discount_accepted
 
 REASON_OTHER_MAX = 500
 FEEDBACK_MAX = 5000
@@ -167,8 +168,6 @@ def session_give_feedback(*, session: Session, feedback: str) -> bool:
 
 def session_confirm(*, session: Session) -> bool:
     """Hand the chosen action to a worker. Only the first confirmation moves the session."""
-    from .tasks import session_execute
-
     with transaction.atomic():
         moved = _advance(
             session,
@@ -178,5 +177,5 @@ def session_confirm(*, session: Session) -> bool:
             execution_attempts=1,
         )
         if moved:
-            transaction.on_commit(lambda: session_execute.delay(session.id))
+            session_execute_enqueue_on_commit(session.id)
     return moved

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import calendar
 from datetime import datetime
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from tenants.models import Tenant
 
-from .models import Session
+from .models import Action, Session, SessionStatus
 
 
 def session_get(*, tenant: Tenant, livemode: bool, session_id: str) -> Session | None:
@@ -38,3 +40,35 @@ def session_list(
     if created_lt:
         filters["created_at__lt"] = created_lt
     return Session.objects.filter(**filters)
+
+
+def months_before(moment: datetime, months: int) -> datetime:
+    """The same day and time ``months`` calendar months earlier (clamped to month end)."""
+    index = moment.year * 12 + moment.month - 1 - months
+    year, month = divmod(index, 12)
+    month += 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def recent_discount_accepted(
+    *,
+    tenant: Tenant,
+    livemode: bool,
+    customer_id: str,
+    months: int,
+    now: datetime | None = None,
+) -> bool:
+    """Whether the customer took a discount through MRRX in the last ``months`` months
+    (0: no cool-down)."""
+    if months <= 0 or not customer_id:
+        return False
+    since = months_before(now or timezone.now(), months)
+    return Session.objects.filter(
+        tenant=tenant,
+        livemode=livemode,
+        customer_id=customer_id,
+        status=SessionStatus.COMPLETED,
+        outcome_action=Action.DISCOUNT,
+        executed_at__gte=since,
+    ).exists()

@@ -10,14 +10,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from dashboard.forms import MemberAddForm, MembershipChangeForm, TenantForm
-from dashboard.scoping import TenantScopedAdminMixin, TenantScopedInlineMixin
-from dashboard.services import member_add, membership_removable
-from dashboard.workspace import current_tenant
 from mrrx.admin_pages import secret_shown_once
 
+from .admin_scoping import TenantScopedAdminMixin, TenantScopedInlineMixin
+from .forms import MemberAddForm, MembershipChangeForm, TenantForm
+from .members import member_add, membership_removable
 from .models import ALL_SCOPES, ApiKey, Membership, Tenant
 from .services import apikey_issue, apikey_revoke, tenant_create
+from .workspace import current_tenant
 
 
 class MembershipInline(TenantScopedInlineMixin, admin.TabularInline):
@@ -73,7 +73,7 @@ class MembershipAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     autocomplete_fields = ["user", "tenant"]
 
     # Operators pick any user and workspace; an owner adds people to the current
-    # workspace by email (see dashboard.services.member_add) and changes only roles.
+    # workspace by email (see tenants.members.member_add) and changes only roles.
     def get_form(self, request: HttpRequest, obj: Membership | None = None, **kwargs: Any):  # type: ignore[no-untyped-def]
         if not request.user.is_superuser:
             kwargs["form"] = MemberAddForm if obj is None else MembershipChangeForm

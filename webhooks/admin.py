@@ -23,8 +23,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from dashboard.scoping import TenantScopedAdminMixin, TenantScopedInlineMixin
 from mrrx.admin_pages import secret_shown_once
+from tenants.admin_scoping import TenantScopedAdminMixin, TenantScopedInlineMixin
 
 from .events import event_type_choices
 from .models import Delivery, DeliveryAttempt, Endpoint, Event
@@ -299,7 +299,7 @@ class ReadOnlyAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         return False
 
     def has_resend_permission(self, request: HttpRequest) -> bool:
-        # Resending is for whoever may act on the log (dashboard.roles: admins and owners).
+        # Resending is for whoever may act on the log (tenants.roles: admins and owners).
         return self.has_action_permission(request)
 
 

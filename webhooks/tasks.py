@@ -5,19 +5,21 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import close_old_connections
 
-from . import services
+from . import jobs
+from .services.attempts import delivery_attempt
+from .services.dispatch import deliveries_dispatch_due
 
 
-@shared_task(name="webhooks.tasks.delivery_attempt")
+@shared_task(name=jobs.DELIVERY_ATTEMPT)
 def delivery_attempt_task(delivery_id: str, attempt: int | None = None) -> None:
     # What Django does at each request: drop a connection that broke or outlived
     # CONN_MAX_AGE (Celery keeps them across tasks; see CELERY_DB_REUSE_MAX).
     close_old_connections()
     # A delivery that is gone, finished or already past this attempt is a no-op.
-    services.delivery_attempt(delivery_id=delivery_id, attempt=attempt)
+    delivery_attempt(delivery_id=delivery_id, attempt=attempt)
 
 
-@shared_task(name="webhooks.tasks.deliveries_dispatch_due")
+@shared_task(name=jobs.DELIVERIES_DISPATCH_DUE)
 def deliveries_dispatch_due_task() -> int:
     close_old_connections()
-    return services.deliveries_dispatch_due()
+    return deliveries_dispatch_due()

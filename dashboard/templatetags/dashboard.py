@@ -6,8 +6,8 @@ from typing import Any
 
 from django import template
 
-from ..roles import page_allows
-from ..workspace import workspace
+from tenants.roles import page_allows
+from tenants.workspace import workspace
 
 register = template.Library()
 

@@ -55,7 +55,7 @@ def error_responses(*codes: str) -> dict[int, OpenApiResponse]:
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "mrrx.api.authentication.ApiKeyAuthentication"
+    target_class = "tenants.authentication.ApiKeyAuthentication"
     name = "ApiKey"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:

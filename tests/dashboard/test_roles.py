@@ -1,6 +1,6 @@
 """The role matrix, as a merchant meets it: each role x each model admin x each operation.
 
-The expectations are written out here, apart from ``dashboard.roles``, so that a change to
+The expectations are written out here, apart from ``tenants.roles``, so that a change to
 the table shows up as a failing line of this matrix.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from django.contrib import admin
 
-from dashboard.scoping import TenantScopedAdminMixin
+from tenants.admin_scoping import TenantScopedAdminMixin
 
 from .conftest import BUILDERS, change_url, changelist_url
 

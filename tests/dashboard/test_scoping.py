@@ -15,10 +15,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import RequestFactory
 
-from dashboard.scoping import OperatorOnlyAdminMixin, TenantScopedAdminMixin
-from dashboard.workspace import SESSION_KEY
 from sessions_app.models import Session
+from tenants.admin_scoping import OperatorOnlyAdminMixin, TenantScopedAdminMixin
 from tenants.models import Tenant
+from tenants.workspace import SESSION_KEY
 
 from .conftest import BUILDERS, Built, change_url, changelist_url, rows_of
 

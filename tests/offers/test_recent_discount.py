@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from offers.selectors import months_before, recent_discount_accepted
 from sessions_app.models import Session
+from sessions_app.selectors import months_before, recent_discount_accepted
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from dashboard.services import member_add
+from tenants.members import member_add
 from tenants.models import Membership, Tenant
 
 from ._output import emit

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
-from tenants.models import ApiKey, Tenant
-from tenants.selectors import apikey_get_by_plaintext
-from tenants.services import apikey_hash, apikey_touch
+from mrrx.api.errors import ApiError
 
-from .errors import ApiError
+from .models import ApiKey, Tenant
+from .selectors import apikey_get_by_plaintext
+from .services import apikey_hash, apikey_touch
 
 _KEY_FORMAT = re.compile(r"^mrrx_(live|test)_[0-9A-Za-z]{32,128}$")
 

@@ -9,7 +9,7 @@ workspace (``tenant_path = "tenant"``, ``"config__tenant"``, ``"event__tenant"``
 - answers a direct URL to another workspace's object with a 404, never a redirect that
   would tell "exists elsewhere" from "does not exist";
 - limits the choices of every foreign key to what the merchant may see;
-- grants view/add/change/delete/actions from ``dashboard.roles`` and the member's role,
+- grants view/add/change/delete/actions from ``tenants.roles`` and the member's role,
   never from Django's per-user permissions.
 
 Operators (superusers) keep Django's behaviour unchanged. ``OperatorOnlyAdminMixin`` is

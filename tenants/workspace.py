@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.http import HttpRequest
 
-from tenants.models import Membership, Tenant
+from .models import Membership, Tenant
 
 SESSION_KEY = "mrrx_workspace"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from tenants.models import Membership
+from .models import Membership
 
 Operation = Literal["view", "add", "change", "delete", "actions"]
 OPERATIONS: tuple[Operation, ...] = ("view", "add", "change", "delete", "actions")

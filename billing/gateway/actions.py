@@ -1,0 +1,325 @@
+"""The retention actions on a subscription: pause, resume, discount, price swap, trial
+extension and cancellation. Each write is safe to repeat: it carries an idempotency key
+and records it in the subscription's metadata, and its outcome is read back from Stripe."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+import stripe
+
+from mrrx.formats import iso_timestamp
+
+from .errors import StripeGatewayError, stripe_errors
+from .shapes import (
+    COMMENT_MAX,
+    META_ACTION,
+    META_ACTION_AT,
+    META_ORIGINAL_TRIAL_END,
+    META_PREVIOUS_PRICE,
+    Subscription,
+    coupon_duration_months,
+    coupon_id_for,
+    coupon_ids,
+    feedback_for_stripe,
+    plain,
+    plain_number,
+    subscription_from_stripe,
+    today_midnight,
+    utc_datetime,
+    utc_iso,
+)
+
+
+class SubscriptionActions:
+    """The writes of :class:`StripeGateway` that act on a subscription."""
+
+    _stripe: stripe.StripeClient
+
+    def _subscription_raw(self, subscription_id: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _update(self, subscription_id: str, params: dict[str, Any], idempotency_key: str) -> None:
+        with stripe_errors(missing_code="subscription_not_found"):
+            self._stripe.v1.subscriptions.update(
+                subscription_id, params, {"idempotency_key": idempotency_key}
+            )
+
+    @staticmethod
+    def _done(current: dict[str, Any], idempotency_key: str) -> bool:
+        """Whether the write for this key already happened (a retry after a lost answer)."""
+        return (current.get("metadata") or {}).get(META_ACTION) == idempotency_key
+
+    @staticmethod
+    def _marker(idempotency_key: str, **extra: str) -> dict[str, str]:
+        # Day-granular, like the pause dates: a retry of the same write (a worker killed
+        # mid-call, a lost answer) sends identical parameters, so Stripe's idempotency
+        # replays it instead of refusing a changed request.
+        day = int(today_midnight().timestamp())
+        return {META_ACTION: idempotency_key, META_ACTION_AT: str(day), **extra}
+
+    def pause(self, subscription_id: str, *, days: int, idempotency_key: str) -> dict[str, Any]:
+        """Stop collecting payment (invoices voided) until midnight UTC ``days`` from today."""
+        current = self._subscription_raw(subscription_id)
+        if not self._done(current, idempotency_key):
+            # Day-granular, so a retry the same day sends exactly the same parameters.
+            resumes_at = today_midnight() + timedelta(days=days)
+            self._update(
+                subscription_id,
+                {
+                    "pause_collection": {
+                        "behavior": "void",
+                        "resumes_at": int(resumes_at.timestamp()),
+                    },
+                    "metadata": self._marker(idempotency_key),
+                },
+                f"{idempotency_key}:update",
+            )
+            current = self._subscription_raw(subscription_id)
+        pause = current.get("pause_collection") or {}
+        if not pause.get("resumes_at"):
+            raise StripeGatewayError("stripe_error", "Stripe did not record the pause.")
+        resumes_at = utc_datetime(pause["resumes_at"])
+        assert resumes_at is not None
+        paused_on = utc_datetime(
+            int((current.get("metadata") or {}).get(META_ACTION_AT) or time.time())
+        )
+        assert paused_on is not None
+        return {
+            "pause_duration_days": (resumes_at.date() - paused_on.date()).days,
+            "resume_date": iso_timestamp(resumes_at),
+        }
+
+    def resume(self, subscription_id: str, *, idempotency_key: str) -> Subscription:
+        """Collect payment again now (clears ``pause_collection``)."""
+        self._update(subscription_id, {"pause_collection": ""}, f"{idempotency_key}:update")
+        return self.subscription_get(subscription_id)
+
+    def _coupon(self, coupon_id: str) -> dict[str, Any] | None:
+        try:
+            with stripe_errors(missing_code="coupon_not_found"):
+                return plain(self._stripe.v1.coupons.retrieve(coupon_id))
+        except StripeGatewayError as exc:
+            if exc.code == "coupon_not_found":
+                return None
+            raise
+
+    def _coupon_ensure(
+        self,
+        *,
+        percent_off: int | None,
+        amount_off: int | None,
+        currency: str | None,
+        duration_months: int | None,
+        idempotency_key: str,
+    ) -> dict[str, Any]:
+        if (percent_off is None) == (amount_off is None):
+            raise ValueError("Give exactly one of percent_off and amount_off.")
+        if amount_off is not None and not currency:
+            raise ValueError("amount_off needs a currency.")
+        coupon_id = coupon_id_for(
+            percent_off=percent_off,
+            amount_off=amount_off,
+            currency=currency,
+            duration_months=duration_months,
+        )
+        existing = self._coupon(coupon_id)
+        if existing is not None:
+            return existing
+        off = f"{percent_off}%" if percent_off is not None else f"{amount_off} {currency}"
+        params: dict[str, Any] = {
+            "id": coupon_id,
+            "name": f"{off} off"
+            + (f" for {duration_months} months" if duration_months else " forever"),
+            "metadata": {"created_by": "mrrx"},
+        }
+        if percent_off is not None:
+            params["percent_off"] = percent_off
+        else:
+            params.update(amount_off=amount_off, currency=(currency or "").lower())
+        if duration_months:
+            params.update(duration="repeating", duration_in_months=duration_months)
+        else:
+            params["duration"] = "forever"
+        try:
+            with stripe_errors():
+                return plain(
+                    self._stripe.v1.coupons.create(params, {"idempotency_key": idempotency_key})
+                )
+        except StripeGatewayError as exc:
+            # Created meanwhile by a concurrent session with the same offer.
+            if exc.stripe_code == "resource_already_exists":
+                coupon = self._coupon(coupon_id)
+                if coupon is not None:
+                    return coupon
+            raise
+
+    def discount_apply(
+        self,
+        subscription_id: str,
+        *,
+        idempotency_key: str,
+        coupon_id: str | None = None,
+        percent_off: int | None = None,
+        amount_off: int | None = None,
+        currency: str | None = None,
+        duration_months: int | None = None,
+    ) -> dict[str, Any]:
+        """Add a coupon (the configured one, or MRRX's for these parameters) to the
+        subscription's ``discounts``, keeping any discount already there."""
+        if coupon_id:
+            coupon = self._coupon(coupon_id)
+            if coupon is None:
+                raise StripeGatewayError(
+                    "stripe_error",
+                    f"The configured coupon {coupon_id} does not exist in Stripe.",
+                    stripe_code="resource_missing",
+                    http_status=404,
+                )
+        else:
+            coupon = self._coupon_ensure(
+                percent_off=percent_off,
+                amount_off=amount_off,
+                currency=currency,
+                duration_months=duration_months,
+                idempotency_key=f"{idempotency_key}:coupon",
+            )
+        current = self._subscription_raw(subscription_id)
+        applied = coupon_ids(current.get("discounts") or [])
+        if coupon["id"] not in applied and not self._done(current, idempotency_key):
+            keep = [{"discount": d["id"]} for d in current.get("discounts") or [] if d]
+            self._update(
+                subscription_id,
+                {
+                    "discounts": [*keep, {"coupon": coupon["id"]}],
+                    "metadata": self._marker(idempotency_key),
+                },
+                f"{idempotency_key}:update",
+            )
+            current = self._subscription_raw(subscription_id)
+            applied = coupon_ids(current.get("discounts") or [])
+        if coupon["id"] not in applied:
+            raise StripeGatewayError("stripe_error", "Stripe did not apply the coupon.")
+        percent = coupon.get("percent_off")
+        return {
+            "discount_type": "percent" if percent is not None else "amount",
+            "discount_amount": plain_number(percent)
+            if percent is not None
+            else coupon["amount_off"],
+            "duration_months": coupon_duration_months(coupon),
+            "coupon_id": coupon["id"],
+        }
+
+    def price_swap(
+        self,
+        subscription_id: str,
+        *,
+        new_price_id: str,
+        proration_behavior: str,
+        idempotency_key: str,
+    ) -> dict[str, Any]:
+        """Swap the subscription item's price, keeping the item."""
+        current = self._subscription_raw(subscription_id)
+        if not self._done(current, idempotency_key):
+            before = subscription_from_stripe(current)
+            self._update(
+                subscription_id,
+                {
+                    "items": [{"id": before.item_id, "price": new_price_id}],
+                    "proration_behavior": proration_behavior,
+                    "metadata": self._marker(
+                        idempotency_key, **{META_PREVIOUS_PRICE: before.price_id}
+                    ),
+                },
+                f"{idempotency_key}:update",
+            )
+            current = self._subscription_raw(subscription_id)
+        after = subscription_from_stripe(current)
+        if after.price_id != new_price_id:
+            raise StripeGatewayError("stripe_error", "Stripe did not change the price.")
+        return {
+            "previous_price_id": (current.get("metadata") or {}).get(META_PREVIOUS_PRICE),
+            "new_price_id": after.price_id,
+            "new_amount": after.amount,
+        }
+
+    def trial_extend(
+        self, subscription_id: str, *, days: int, idempotency_key: str
+    ) -> dict[str, Any]:
+        """Move a trialing subscription's ``trial_end`` on by ``days``, without proration."""
+        current = self._subscription_raw(subscription_id)
+        if not self._done(current, idempotency_key):
+            if current.get("status") != "trialing" or not current.get("trial_end"):
+                raise StripeGatewayError(
+                    "action_not_available", "Only a trialing subscription can be extended."
+                )
+            original = current["trial_end"]
+            self._update(
+                subscription_id,
+                {
+                    "trial_end": original + days * 86400,
+                    "proration_behavior": "none",
+                    "metadata": self._marker(
+                        idempotency_key, **{META_ORIGINAL_TRIAL_END: str(original)}
+                    ),
+                },
+                f"{idempotency_key}:update",
+            )
+            current = self._subscription_raw(subscription_id)
+        original = int((current.get("metadata") or {})[META_ORIGINAL_TRIAL_END])
+        new_end = current.get("trial_end")
+        if not new_end or new_end <= original:
+            raise StripeGatewayError("stripe_error", "Stripe did not extend the trial.")
+        return {
+            "extension_days": round((new_end - original) / 86400),
+            "new_trial_end": utc_iso(new_end),
+            "original_trial_end": utc_iso(original),
+        }
+
+    def cancel(
+        self,
+        subscription_id: str,
+        *,
+        at_period_end: bool,
+        feedback: str | None,
+        comment: str | None,
+        idempotency_key: str,
+    ) -> dict[str, Any]:
+        """Cancel now or at the period's end, telling Stripe why.
+
+        ``feedback`` may be a survey reason (mapped by ``CANCELLATION_FEEDBACK``) or one of
+        Stripe's feedback values.
+        """
+        details: dict[str, str] = {}
+        if mapped := feedback_for_stripe(feedback):
+            details["feedback"] = mapped
+        if comment:
+            details["comment"] = comment[:COMMENT_MAX]
+        current = self._subscription_raw(subscription_id)
+        if current.get("status") != "canceled":
+            if not at_period_end:
+                with stripe_errors(missing_code="subscription_not_found"):
+                    self._stripe.v1.subscriptions.cancel(
+                        subscription_id,
+                        {"cancellation_details": details} if details else {},
+                        {"idempotency_key": f"{idempotency_key}:cancel"},
+                    )
+                current = self._subscription_raw(subscription_id)
+            elif not (current.get("cancel_at_period_end") and self._done(current, idempotency_key)):
+                params: dict[str, Any] = {
+                    "cancel_at_period_end": True,
+                    "metadata": self._marker(idempotency_key),
+                }
+                if details:
+                    params["cancellation_details"] = details
+                self._update(subscription_id, params, f"{idempotency_key}:update")
+                current = self._subscription_raw(subscription_id)
+        canceled = current.get("status") == "canceled"
+        if not canceled and not current.get("cancel_at_period_end"):
+            raise StripeGatewayError("stripe_error", "Stripe did not record the cancellation.")
+        return {
+            "canceled_at": utc_iso(current.get("canceled_at") or current.get("cancel_at")),
+            "cancel_at_period_end": bool(current.get("cancel_at_period_end")),
+        }

@@ -1,0 +1,24 @@
+"""Handing session work to Celery by task name.
+
+Services queue work through these functions and never import ``sessions_app.tasks``:
+the tasks call the services, and the names below are the contract between the two.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from mrrx.celery import app
+
+SESSION_EXECUTE = "sessions_app.tasks.session_execute"
+SESSIONS_EXPIRE = "sessions_app.tasks.sessions_expire"
+SESSIONS_REQUEUE_STUCK = "sessions_app.tasks.sessions_requeue_stuck"
+
+
+def session_execute_enqueue(session_id: str) -> None:
+    app.send_task(SESSION_EXECUTE, args=(session_id,))
+
+
+def session_execute_enqueue_on_commit(session_id: str) -> None:
+    """Queue the action once the transaction that chose it commits (a worker must see it)."""
+    transaction.on_commit(lambda: session_execute_enqueue(session_id))

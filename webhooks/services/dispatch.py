@@ -1,0 +1,74 @@
+"""Queueing delivery attempts: after commit for new ones, and the periodic dispatcher that
+queues whatever is due (retries, and messages the broker lost)."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ..jobs import delivery_attempt_enqueue
+from ..models import Delivery
+
+logger = logging.getLogger(__name__)
+
+
+def attempts_enqueue_on_commit(jobs: list[tuple[str, int]]) -> None:
+    """Queue these (delivery id, attempt number) pairs once the transaction commits."""
+    if jobs:
+        transaction.on_commit(lambda: attempts_enqueue(jobs))
+
+
+def attempts_enqueue(jobs: list[tuple[str, int]]) -> int:
+    """Publish one attempt message per (delivery id, attempt number); returns how many.
+
+    On a broker failure the rest are made due now, so the dispatcher queues them as soon
+    as the broker is back, rather than after the requeue delay.
+    """
+    for sent, (delivery_id, attempt) in enumerate(jobs):
+        try:
+            delivery_attempt_enqueue(delivery_id=delivery_id, attempt=attempt)
+        except Exception:
+            unsent = [pk for pk, _ in jobs[sent:]]
+            logger.warning("Broker unavailable: %d delivery attempt(s) left to the dispatcher.",
+                           len(unsent), exc_info=True)  # fmt: skip
+            try:
+                Delivery.objects.filter(pk__in=unsent, status=Delivery.Status.PENDING).update(
+                    next_attempt_at=timezone.now()
+                )
+            except Exception:  # the requeue delay still brings them back
+                logger.exception("Could not mark unqueued deliveries due.")
+            return sent
+    return len(jobs)
+
+
+def deliveries_dispatch_due() -> int:
+    """Queue every delivery attempt that is due; the body of the beat task.
+
+    Rows are claimed under ``select_for_update(skip_locked=True)`` by moving
+    ``next_attempt_at`` forward by the requeue delay, so concurrent dispatchers never
+    queue the same row, and a message lost after this still comes back. Returns the
+    number queued.
+    """
+    batch = settings.WEBHOOK_DISPATCH_BATCH
+    total = 0
+    for _ in range(settings.WEBHOOK_DISPATCH_MAX_BATCHES):
+        now = timezone.now()
+        with transaction.atomic():
+            due = list(
+                Delivery.objects.select_for_update(skip_locked=True)
+                .filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+                .order_by("next_attempt_at")
+                .values_list("pk", "attempt_count")[:batch]
+            )
+            if due:
+                Delivery.objects.filter(pk__in=[pk for pk, _ in due]).update(
+                    next_attempt_at=now + settings.WEBHOOK_REQUEUE_AFTER
+                )
+        sent = attempts_enqueue(due) if due else 0
+        total += sent
+        if sent < batch:
+            break
+    return total
