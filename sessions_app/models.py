@@ -67,6 +67,15 @@ class Reason(models.TextChoices):
 class EndReason(models.TextChoices):
     TIMED_OUT = "timed_out"
     SUBSCRIPTION_CANCELED = "subscription_canceled"
+    # The merchant canceled the subscription through the direct cancel API meanwhile.
+    CANCELED_DIRECTLY = "canceled_directly"
+
+
+class Source(models.TextChoices):
+    # Created for a subscriber to walk through, on the hosted page or the flow API.
+    FLOW = "flow"
+    # A direct cancellation by the merchant's backend: completed as it is recorded.
+    API = "api"
 
 
 class Session(models.Model):
@@ -82,6 +91,7 @@ class Session(models.Model):
     status = models.CharField(
         max_length=20, choices=SessionStatus.choices, default=SessionStatus.CREATED
     )
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.FLOW)
 
     customer_id = models.CharField(max_length=255)
     subscription_id = models.CharField(max_length=255)
@@ -175,3 +185,51 @@ class Session(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+
+class CustomSession(models.Model):
+    """A cancellation that happened in the merchant's own flow, as the merchant reports it.
+
+    Recorded for analytics only: nothing is done on Stripe. The merchant's ``external_id``
+    identifies it, so that a retried or later report updates the same row.
+    """
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=PrefixedId("csn"), editable=False
+    )
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, related_name="custom_sessions", db_index=False
+    )
+    livemode = models.BooleanField()
+    external_id = models.CharField(max_length=255)
+    customer_id = models.CharField(max_length=255)
+    subscription_id = models.CharField(max_length=255, blank=True)
+    started_at = models.DateTimeField()
+    survey_reason = models.CharField(max_length=32, choices=Reason.choices, blank=True)
+    survey_reason_other = models.CharField(max_length=500, blank=True)
+    # [{"action", "label"}] in the order the merchant's flow showed them.
+    offers_shown = models.JSONField(default=list, blank=True)
+    outcome_action = models.CharField(max_length=20, choices=Action.choices, blank=True)
+    outcome_details = models.JSONField(null=True, blank=True)
+    # The subscription's monthly amount as the merchant states it, in minor units.
+    mrr_amount = models.BigIntegerField(null=True, blank=True)
+    mrr_currency = models.CharField(max_length=3, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "livemode", "external_id"], name="custom_session_external_uniq"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "livemode", "-id"], name="custom_session_list_idx"),
+            models.Index(
+                fields=["tenant", "livemode", "started_at"], name="custom_session_started_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.id

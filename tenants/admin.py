@@ -15,7 +15,7 @@ from mrrx.admin_pages import secret_shown_once
 from .admin_scoping import TenantScopedAdminMixin, TenantScopedInlineMixin
 from .forms import MemberAddForm, MembershipChangeForm, TenantForm
 from .members import member_add, membership_removable
-from .models import ALL_SCOPES, ApiKey, Membership, Tenant
+from .models import DEFAULT_SCOPES, ApiKey, Membership, Tenant
 from .services import apikey_issue, apikey_revoke, tenant_create
 from .workspace import current_tenant
 
@@ -164,7 +164,7 @@ class ApiKeyAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
                 "created_at", "created_by"]  # fmt: skip
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict:
-        return {"scopes": list(ALL_SCOPES), "livemode": False}
+        return {"scopes": list(DEFAULT_SCOPES), "livemode": False}
 
     @admin.display(description="status")
     def status(self, obj: ApiKey) -> str:
@@ -181,7 +181,7 @@ class ApiKeyAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         key, plaintext = apikey_issue(
             tenant=obj.tenant,
             livemode=obj.livemode,
-            scopes=obj.scopes or ALL_SCOPES,
+            scopes=obj.scopes or DEFAULT_SCOPES,
             name=obj.name,
             expires_at=obj.expires_at,
             created_by=request.user,

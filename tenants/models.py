@@ -10,7 +10,10 @@ from mrrx.ids import PrefixedId
 
 SCOPE_SESSIONS_WRITE = "sessions:write"
 SCOPE_SESSIONS_READ = "sessions:read"
-ALL_SCOPES = (SCOPE_SESSIONS_WRITE, SCOPE_SESSIONS_READ)
+# Cancels subscriptions outright, without a subscriber in a flow: granted only when asked.
+SCOPE_SUBSCRIPTIONS_WRITE = "subscriptions:write"
+ALL_SCOPES = (SCOPE_SESSIONS_WRITE, SCOPE_SESSIONS_READ, SCOPE_SUBSCRIPTIONS_WRITE)
+DEFAULT_SCOPES = (SCOPE_SESSIONS_WRITE, SCOPE_SESSIONS_READ)
 
 
 class Tenant(models.Model):

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from .models import ALL_SCOPES, ApiKey, Tenant
+from .models import ALL_SCOPES, DEFAULT_SCOPES, ApiKey, Tenant
 
 _BASE62 = string.digits + string.ascii_letters
 API_KEY_RANDOM_LENGTH = 40
@@ -58,7 +58,7 @@ def apikey_issue(
     *,
     tenant: Tenant,
     livemode: bool,
-    scopes: Iterable[str] = ALL_SCOPES,
+    scopes: Iterable[str] = DEFAULT_SCOPES,
     name: str = "",
     expires_at: datetime | None = None,
     created_by=None,  # type: ignore[no-untyped-def]

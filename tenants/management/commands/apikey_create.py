@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from mrrx.formats import iso_timestamp
-from tenants.models import ALL_SCOPES, Tenant
+from tenants.models import ALL_SCOPES, DEFAULT_SCOPES, Tenant
 from tenants.services import apikey_issue
 
 from ._output import emit
@@ -18,7 +18,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
         parser.add_argument("--tenant", required=True, help="workspace id (ws_...) or slug")
         parser.add_argument("--mode", required=True, choices=["test", "live"])
-        parser.add_argument("--scopes", nargs="+", choices=ALL_SCOPES, default=list(ALL_SCOPES))
+        parser.add_argument("--scopes", nargs="+", choices=ALL_SCOPES, default=list(DEFAULT_SCOPES))
         parser.add_argument("--name", default="")
         parser.add_argument("--expires-in-days", type=int)
         parser.add_argument("--json", action="store_true", help="print JSON for scripts")
