@@ -295,6 +295,11 @@ RATE_LIMITS: dict[str, tuple[int, int]] = {
     "sessions.read": (1000, 3600),
     "workspace.read": (1000, 3600),
     "flow.action": (10, 60),
+    # The flow API, per session: every call counts, reads included.
+    "flow.api": (10, 60),
+    "subscriptions.cancel": (100, 3600),
+    "custom_sessions.write": (1000, 3600),
+    "custom_sessions.read": (1000, 3600),
     "health": (600, 60),
     "results.verify": (600, 60),
 }
