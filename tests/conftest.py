@@ -9,7 +9,10 @@ from rest_framework.test import APIClient
 from tenants.models import ALL_SCOPES, ApiKey, Tenant
 from tenants.services import apikey_issue
 
+from . import browser
 from .factories import TenantFactory
+
+_BROWSER_TESTS_NOT_RUN = pytest.StashKey[int]()
 
 
 @dataclass
@@ -59,3 +62,44 @@ def make_client(db) -> Callable[..., KeyedClient]:  # type: ignore[no-untyped-de
 def api(make_client, tenant) -> KeyedClient:  # type: ignore[no-untyped-def]
     """A test-mode client with every scope, for ``tenant``."""
     return make_client(tenant)
+
+
+def _drives_a_browser(item: pytest.Item) -> bool:
+    return item.get_closest_marker("e2e") is not None or "chromium" in getattr(
+        item, "fixturenames", ()
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before any fixture: a browser test stopped here costs no live server or worker.
+    if not _drives_a_browser(item):
+        return
+    reason = browser.missing_reason()
+    if reason is None:
+        return
+    item.config.stash[_BROWSER_TESTS_NOT_RUN] = item.config.stash.get(_BROWSER_TESTS_NOT_RUN, 0) + 1
+    if browser.required():
+        pytest.fail(f"{reason} ({browser.REQUIRE} is set)", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # After pytest's own summary and counts, so the browser tests that did not run are the
+    # last thing on screen rather than one more "skipped" among the counts.
+    count = config.stash.get(_BROWSER_TESTS_NOT_RUN, 0)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if not count or reporter is None:
+        return
+    tests = f"{count} test{'s' if count != 1 else ''}"
+    if browser.required():
+        reporter.write_line(
+            f"Browser tests FAILED, not run ({tests}): {browser.missing_reason()}; "
+            f"{browser.REQUIRE} is set, so a missing browser fails the run",
+            red=True,
+            bold=True,
+        )
+    else:
+        reporter.write_line(
+            f"Browser tests NOT RUN ({tests}): {browser.missing_reason()}", yellow=True, bold=True
+        )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import CHROMIUM
 from tests.flow_worker.conftest import celery_worker_env  # noqa: F401
 from tests.sessions.conftest import (  # noqa: F401
     emulator,
@@ -17,15 +18,13 @@ from tests.sessions.conftest import (  # noqa: F401
 )
 from tests.worker_fixture import celery_broker, celery_worker_process  # noqa: F401
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
+    # tests/conftest.py has already stopped every test that uses this when CHROMIUM is missing.
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the ORM calls the tests
