@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from sessions_app.models import Session
+from tests.browser import CHROMIUM
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -76,7 +77,7 @@ def test_a_merchant_logs_in_and_reads_analytics(live_server):
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
         )
         try:
             page = browser.new_page(viewport={"width": 1366, "height": 900})
