@@ -18,6 +18,16 @@ urlpatterns += [
     path("sessions/<str:session_id>", SessionGetApi.as_view(), name="session"),
 ]
 
+from sessions_app.subscription_apis import SubscriptionCancelApi  # noqa: E402
+
+urlpatterns += [
+    path(
+        "subscriptions/<str:subscription_id>/cancel",
+        SubscriptionCancelApi.as_view(),
+        name="subscription-cancel",
+    ),
+]
+
 from sessions_app.results import ResultVerifyApi  # noqa: E402
 
 urlpatterns += [path("results/verify", ResultVerifyApi.as_view(), name="results-verify")]

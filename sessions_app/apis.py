@@ -17,7 +17,7 @@ from mrrx.api.views import ApiView
 from mrrx.formats import iso_timestamp
 from tenants.models import SCOPE_SESSIONS_READ, SCOPE_SESSIONS_WRITE
 
-from .models import SessionStatus
+from .models import SessionStatus, Source
 from .selectors import session_get, session_list
 from .serializers import session_repr
 from .services import session_create, session_url
@@ -113,6 +113,10 @@ class SessionSerializer(serializers.Serializer):
     metadata = serializers.DictField(child=serializers.CharField())
     return_url = serializers.CharField(allow_null=True)
     livemode = serializers.BooleanField()
+    source = serializers.ChoiceField(
+        choices=Source.values,
+        help_text="`flow`: a subscriber's session; `api`: a direct cancel by your backend",
+    )
 
     class Meta:
         ref_name = "Session"
@@ -143,6 +147,7 @@ SESSION_EXAMPLE = {
     "metadata": {"user_id": "usr_123"},
     "return_url": "https://yourapp.com/account",
     "livemode": False,
+    "source": "flow",
 }
 
 

@@ -56,6 +56,7 @@ def session_repr(session: Session) -> dict[str, Any]:
         "metadata": session.metadata,
         "return_url": session.return_url or None,
         "livemode": session.livemode,
+        "source": session.source,
     }
 
 
@@ -71,4 +72,5 @@ def session_event_data(session: Session) -> dict[str, Any]:
         "survey_response": survey_repr(session),
         "metadata": session.metadata,
         "livemode": session.livemode,
+        "source": session.source,
     }

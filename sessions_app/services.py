@@ -217,6 +217,7 @@ _EVENT_FIELDS = (
     "survey_reason_other",
     "survey_feedback",
     "selected_action",
+    "source",
 )
 
 
@@ -270,6 +271,7 @@ def _ended_event_data(row: dict[str, Any]) -> dict[str, Any]:
         "survey_response": survey,
         "metadata": row["metadata"],
         "livemode": row["livemode"],
+        "source": row["source"],
     }
 
 
@@ -299,23 +301,28 @@ def sessions_expire_due(*, now: datetime | None = None) -> dict[str, int]:
 
 
 def sessions_end_for_canceled_subscription(
-    *, tenant: Tenant, livemode: bool, subscription_id: str
+    *,
+    tenant: Tenant,
+    livemode: bool,
+    subscription_id: str,
+    end_reason: str = EndReason.SUBSCRIPTION_CANCELED,
 ) -> int:
-    """A subscription canceled outside MRRX ends its active session (not one executing:
-    that one is our own action, and finishes on its own)."""
+    """A subscription canceled outside a session's flow (in Stripe, or by the direct cancel
+    API: ``end_reason``) ends its active session (not one executing: that one is our own
+    action, and finishes on its own)."""
     now = timezone.now()
     common = {"tenant": tenant, "livemode": livemode, "subscription_id": subscription_id}
     with transaction.atomic():
         ended = _end_sessions(
             filters={**common, "status": SessionStatus.CREATED},
             status=SessionStatus.EXPIRED,
-            end_reason=EndReason.SUBSCRIPTION_CANCELED,
+            end_reason=end_reason,
             now=now,
         )
         ended += _end_sessions(
             filters={**common, "status__in": OPENED_STATUSES},
             status=SessionStatus.ABANDONED,
-            end_reason=EndReason.SUBSCRIPTION_CANCELED,
+            end_reason=end_reason,
             now=now,
         )
     if ended:

@@ -22,6 +22,8 @@ DATA_KEYS: tuple[str, ...] = (
     "survey_response",
     "metadata",
     "livemode",
+    # Where the session came from: "flow" (a subscriber's), "api" (a direct cancel).
+    "source",
     # The session's status when the event was written (session.expired: expired or
     # abandoned), why it ended early, and what went wrong for session.failed.
     "status",

@@ -26,6 +26,8 @@ class ApiView(APIView):
 
     required_scopes: tuple[str, ...] | dict[str, tuple[str, ...]] = ()
     rate_limit_scope: str | dict[str, str] | None = None
+    # The methods that honour Idempotency-Key: POST, and a view's aliases of a POST.
+    idempotent_methods: tuple[str, ...] = ("POST",)
 
     def scopes_for(self, method: str) -> tuple[str, ...]:
         scopes = self.required_scopes
@@ -66,7 +68,8 @@ class ApiView(APIView):
         self._idempotency = None
         super().initial(request, *args, **kwargs)
         key = request.headers.get("Idempotency-Key")
-        if request.method == "POST" and key is not None and hasattr(request, "tenant"):
+        idempotent = request.method in self.idempotent_methods
+        if idempotent and key is not None and hasattr(request, "tenant"):
             fingerprint = request_fingerprint(
                 method=request.method, path=request.path, data=request.data
             )

@@ -360,6 +360,7 @@ def test_get_returns_the_reference_shape_field_by_field(shop):
         "metadata",
         "return_url",
         "livemode",
+        "source",
     ]
     assert body["id"] == created["id"] and body["status"] == "created"
     assert set(body["subscription"]) == {"id", "product_name", "price", "current_period_end"}
@@ -373,6 +374,7 @@ def test_get_returns_the_reference_shape_field_by_field(shop):
     assert body["metadata"] == {"a": "b"}
     assert body["return_url"] == "https://app.example.com/account"
     assert body["livemode"] is False
+    assert body["source"] == "flow"
     assert response["X-RateLimit-Limit"] == "1000"
 
 
