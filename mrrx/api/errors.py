@@ -1,9 +1,11 @@
 """The error envelope: every API error, ours, DRF's and Django's, as
-``{"error": {"code", "message", "details"}}``."""
+``{"error": {"code", "message", "details"}}``, its message led by its code
+("session_already_exists: an active session already exists for this subscription.")."""
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -43,7 +45,11 @@ ERROR_STATUS: dict[str, int] = {
 
 
 class ApiError(Exception):
-    """An error a client is meant to see: a stable code, a sentence, and details."""
+    """An error a client is meant to see: a stable code, a sentence, and details.
+
+    ``message`` stays the bare sentence: the hosted flow shows it to subscribers as it is,
+    and only ``envelope()`` leads it with the code for API clients.
+    """
 
     def __init__(
         self,
@@ -62,8 +68,46 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-def envelope(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details or {}}}
+# Names in our messages that keep their capital after "<code>: ". Words with a capital past
+# their first letter ("API", "JSON", "Idempotency-Key", "Stripe-Signature") keep it anyway.
+_PROPER_NOUNS = frozenset({"Stripe", "Unix", "Authorization", "Bearer"})
+_FIRST_WORD = re.compile(r"[^\W\d_][\w'-]*")
+
+
+def _sentence_after_colon(sentence: str) -> str:
+    """``sentence`` as it reads after "<code>: ": its first letter lower-cased, unless its
+    first word is a name or an acronym ("No API key" -> "no API key", "Stripe could not"
+    stays)."""
+    match = _FIRST_WORD.match(sentence)
+    word = match.group() if match else ""
+    if not word[:1].isupper():
+        return sentence
+    if any(c.isupper() for c in word[1:]) or word.split("'")[0] in _PROPER_NOUNS:
+        return sentence  # "Stripe's ..." too
+    return sentence[0].lower() + sentence[1:]
+
+
+def coded_message(code: str, message: Any) -> str:
+    """The envelope's message: the code, then the sentence.
+
+    Clients that only keep the message (``new Error(body.error.message)``) can still branch
+    on the code, by its prefix or by a substring such as ``already_exists``.
+    """
+    sentence = str(message).strip()  # str(): DRF and gettext_lazy hand over lazy strings
+    if sentence in ("", code):
+        # Nothing to say beyond the code; still "<code>: ...", so that clients parse it alike.
+        return f"{code}: {code.replace('_', ' ')}."
+    if sentence.startswith(f"{code}:"):
+        return sentence  # already led by its code: once is enough
+    return f"{code}: {_sentence_after_colon(sentence)}"
+
+
+def envelope(code: str, message: Any, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The body of every API error. Every error response is built here, so the message
+    prefix is added in this one place and nowhere else."""
+    return {
+        "error": {"code": code, "message": coded_message(code, message), "details": details or {}}
+    }
 
 
 def _field_errors(detail: Any) -> dict[str, Any]:
