@@ -28,6 +28,28 @@ urlpatterns += [
     ),
 ]
 
+from sessions_app.custom_session_apis import (  # noqa: E402
+    CustomSessionCollectionApi,
+    CustomSessionGetApi,
+)
+
+urlpatterns += [
+    path("custom_sessions", CustomSessionCollectionApi.as_view(), name="custom-sessions"),
+    path(
+        "custom_sessions/<str:custom_session_id>",
+        CustomSessionGetApi.as_view(),
+        name="custom-session",
+    ),
+]
+
+from sessions_app.flow_apis import FlowExecuteApi, FlowGetApi, FlowSurveyApi  # noqa: E402
+
+urlpatterns += [
+    path("flow", FlowGetApi.as_view(), name="flow"),
+    path("flow/survey", FlowSurveyApi.as_view(), name="flow-survey"),
+    path("flow/execute", FlowExecuteApi.as_view(), name="flow-execute"),
+]
+
 from sessions_app.results import ResultVerifyApi  # noqa: E402
 
 urlpatterns += [path("results/verify", ResultVerifyApi.as_view(), name="results-verify")]
