@@ -179,3 +179,110 @@ def session_confirm(*, session: Session) -> bool:
         if moved:
             session_execute_enqueue_on_commit(session.id)
     return moved
+
+
+# The flow API (``flow_apis``) drives the same steps: a survey answer, then the whole
+# choice in one call. Where a step no longer applies, the session's status says why.
+
+SURVEY_STATUSES = (SessionStatus.CREATED, SessionStatus.VIEWED, SessionStatus.OFFER_SHOWN)
+
+
+def session_status_error(session: Session) -> ApiError:
+    """Why a session at its current status takes no survey answer or choice."""
+    status = session.status
+    details = {"status": status}
+    if status in (SessionStatus.EXPIRED, SessionStatus.ABANDONED):
+        return ApiError("session_expired", _("This session has expired."), details=details)
+    if status == SessionStatus.EXECUTING:
+        return ApiError(
+            "session_already_completed",
+            _("This session's action is already under way."),
+            details=details,
+        )
+    if status in (SessionStatus.COMPLETED, SessionStatus.FAILED):
+        return ApiError(
+            "session_already_completed", _("This session is already finished."), details=details
+        )
+    if status in (SessionStatus.ACTION_SELECTED, SessionStatus.SURVEY_COMPLETED):
+        return ApiError(
+            "session_already_completed",
+            _("An action has already been chosen for this session."),
+            details=details,
+        )
+    return ApiError(
+        "validation_error",
+        _("Answer the survey before choosing an action."),
+        details={**details, "reason": _("no reason given yet: answer the survey first")},
+    )
+
+
+def session_answer_survey(*, session: Session, reason: str, reason_other: str = "") -> None:
+    """Record the reason and decide the offers, from ``created`` (marked viewed first, as
+    opening the hosted page does), ``viewed`` or ``offer_shown``."""
+    if session.status not in SURVEY_STATUSES:
+        raise session_status_error(session)
+    # One transaction, so that a refused answer leaves a new session as it was.
+    with transaction.atomic():
+        if session.status == SessionStatus.CREATED:
+            session_mark_viewed(session=session)
+        if not session_choose_reason(session=session, reason=reason, reason_other=reason_other):
+            session.refresh_from_db()
+            raise session_status_error(session)
+
+
+def session_choose_and_confirm(
+    *,
+    session: Session,
+    action: str,
+    offer_id: str | None = None,
+    pause_duration_days: int | None = None,
+    feedback: str = "",
+) -> Session:
+    """Take an offer (or cancel) and confirm it in one go: the hosted page's offer, feedback
+    (when the workspace asks for it) and confirm steps, all of them or none.
+
+    ``offer_id``, when given, must be the shown offer for ``action``; ``pause_duration_days``
+    one of the pause lengths offered (months x 30). Returns the session, now ``executing``.
+    """
+    with transaction.atomic():
+        # Locked: a reason changed meanwhile in another tab cannot swap the offers between
+        # the checks below and the step that records the choice.
+        locked = (
+            Session.objects.select_for_update(of=("self",))
+            .select_related("tenant")
+            .get(pk=session.pk)
+        )
+        if locked.status != SessionStatus.OFFER_SHOWN:
+            raise session_status_error(locked)
+        offer = next((o for o in shown_offers(locked) if o["action"] == action), None)
+        if (action != Action.CANCEL and offer is None) or (
+            offer_id is not None and (offer is None or offer["offer_id"] != offer_id)
+        ):
+            raise ApiError(
+                "action_not_available",
+                _("That offer is not available for this session."),
+                details={"action": action, **({"offer_id": offer_id} if offer_id else {})},
+            )
+        pause_months = None
+        if pause_duration_days is not None:
+            if action != Action.PAUSE or offer is None:
+                raise ApiError(
+                    "validation_error",
+                    _("A pause length goes with the pause action only."),
+                    details={"pause_duration_days": _("only for the pause action")},
+                )
+            offered = [m * 30 for m in offer["params"].get("months_options") or [1]]
+            if pause_duration_days not in offered:
+                raise ApiError(
+                    "validation_error",
+                    _("Choose one of the pause lengths offered."),
+                    details={"pause_duration_days": f"one of {offered}"},
+                )
+            pause_months = pause_duration_days // 30
+        moved = session_select_action(session=locked, action=action, pause_months=pause_months)
+        if moved and locked.status == SessionStatus.ACTION_SELECTED:
+            moved = session_give_feedback(session=locked, feedback=feedback)
+        if not (moved and session_confirm(session=locked)):
+            locked.refresh_from_db()
+            raise session_status_error(locked)
+    return locked

@@ -263,3 +263,21 @@ def result(session: Session) -> dict[str, str]:
 
 def support_email() -> str:
     return getattr(settings, "DEFAULT_FROM_EMAIL", "")
+
+
+def plan_lines(session: Session) -> dict[str, str]:
+    """The plan box's two lines as text (``flow/_plan.html``), for the flow API."""
+    summary = plan(session)
+    if summary["trialing"] and summary["trial_ends_on"]:
+        period = _("Free trial until %(date)s") % {"date": summary["trial_ends_on"]}
+    elif summary["renews_on"]:
+        period = _("Current period ends %(date)s") % {"date": summary["renews_on"]}
+    else:
+        period = ""
+    return {"price": f"{summary['price']} / {summary['per']}", "period": period}
+
+
+def offer_cards_with_ids(session: Session) -> list[tuple[str, dict[str, Any]]]:
+    """``offer_cards`` paired with the id of the offer each card shows."""
+    ids = [offer["offer_id"] for offer in session.offers_considered if offer.get("shown")]
+    return list(zip(ids, offer_cards(session), strict=True))
