@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from mrrx.api.cors import CorsApiView
 from mrrx.api.schema import error_responses
 from mrrx.formats import iso_timestamp
+from offers.models import FlowConfig
 from offers.selectors import REASONS, cancel_at_period_end, flow_config_get, reasons_for
 
 from . import flow, presentation
@@ -120,8 +121,7 @@ def _offers(session: Session) -> list[dict[str, Any]]:
     return offers
 
 
-def _cancel_option(session: Session) -> dict[str, Any]:
-    config = flow_config_get(tenant=session.tenant, livemode=session.livemode)
+def _cancel_option(session: Session, config: FlowConfig) -> dict[str, Any]:
     card = presentation.cancel_card(session, config)
     return {
         "action": Action.CANCEL.value,
@@ -166,7 +166,7 @@ def flow_repr(session: Session, *, explain: bool = False) -> dict[str, Any]:
         else None,
         "feedback_requested": config.ask_feedback,
         "offers": _offers(session) if choosing else None,
-        "cancel": _cancel_option(session) if choosing else None,
+        "cancel": _cancel_option(session, config) if choosing else None,
         "ineligible_offers": _ineligible(session) if choosing and explain else None,
         "choice": {
             "action": session.selected_action,
