@@ -7,47 +7,117 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('sessions_app', '0006_drop_pattern_index'),
-        ('tenants', '0001_initial'),
+        ("sessions_app", "0006_drop_pattern_index"),
+        ("tenants", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='session',
-            name='source',
-            field=models.CharField(choices=[('flow', 'Flow'), ('api', 'Api')], default='flow', max_length=8),
+            model_name="session",
+            name="source",
+            field=models.CharField(
+                choices=[("flow", "Flow"), ("api", "Api")], default="flow", max_length=8
+            ),
         ),
         migrations.AlterField(
-            model_name='session',
-            name='end_reason',
-            field=models.CharField(blank=True, choices=[('timed_out', 'Timed Out'), ('subscription_canceled', 'Subscription Canceled'), ('canceled_directly', 'Canceled Directly')], max_length=32),
+            model_name="session",
+            name="end_reason",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("timed_out", "Timed Out"),
+                    ("subscription_canceled", "Subscription Canceled"),
+                    ("canceled_directly", "Canceled Directly"),
+                ],
+                max_length=32,
+            ),
         ),
         migrations.CreateModel(
-            name='CustomSession',
+            name="CustomSession",
             fields=[
-                ('id', models.CharField(default=mrrx.ids.PrefixedId('csn'), editable=False, max_length=40, primary_key=True, serialize=False)),
-                ('livemode', models.BooleanField()),
-                ('external_id', models.CharField(max_length=255)),
-                ('customer_id', models.CharField(max_length=255)),
-                ('subscription_id', models.CharField(blank=True, max_length=255)),
-                ('started_at', models.DateTimeField()),
-                ('survey_reason', models.CharField(blank=True, choices=[('too_expensive', 'Too expensive'), ('not_using_enough', 'Not using it enough'), ('missing_features', 'Missing features I need'), ('switching_competitor', 'Switching to a competitor'), ('technical_issues', 'Technical issues'), ('business_closing', 'Business closing / project ended'), ('other', 'Other')], max_length=32)),
-                ('survey_reason_other', models.CharField(blank=True, max_length=500)),
-                ('offers_shown', models.JSONField(blank=True, default=list)),
-                ('outcome_action', models.CharField(blank=True, choices=[('pause', 'Pause'), ('discount', 'Discount'), ('downgrade', 'Downgrade'), ('extend_trial', 'Extend Trial'), ('cancel', 'Cancel')], max_length=20)),
-                ('outcome_details', models.JSONField(blank=True, null=True)),
-                ('mrr_amount', models.BigIntegerField(blank=True, null=True)),
-                ('mrr_currency', models.CharField(blank=True, max_length=3)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('tenant', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='custom_sessions', to='tenants.tenant')),
+                (
+                    "id",
+                    models.CharField(
+                        default=mrrx.ids.PrefixedId("csn"),
+                        editable=False,
+                        max_length=40,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("livemode", models.BooleanField()),
+                ("external_id", models.CharField(max_length=255)),
+                ("customer_id", models.CharField(max_length=255)),
+                ("subscription_id", models.CharField(blank=True, max_length=255)),
+                ("started_at", models.DateTimeField()),
+                (
+                    "survey_reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("too_expensive", "Too expensive"),
+                            ("not_using_enough", "Not using it enough"),
+                            ("missing_features", "Missing features I need"),
+                            ("switching_competitor", "Switching to a competitor"),
+                            ("technical_issues", "Technical issues"),
+                            ("business_closing", "Business closing / project ended"),
+                            ("other", "Other"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("survey_reason_other", models.CharField(blank=True, max_length=500)),
+                ("offers_shown", models.JSONField(blank=True, default=list)),
+                (
+                    "outcome_action",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("pause", "Pause"),
+                            ("discount", "Discount"),
+                            ("downgrade", "Downgrade"),
+                            ("extend_trial", "Extend Trial"),
+                            ("cancel", "Cancel"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("outcome_details", models.JSONField(blank=True, null=True)),
+                ("mrr_amount", models.BigIntegerField(blank=True, null=True)),
+                ("mrr_currency", models.CharField(blank=True, max_length=3)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="custom_sessions",
+                        to="tenants.tenant",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['tenant', 'livemode', '-id'], name='custom_session_list_idx'), models.Index(fields=['tenant', 'livemode', 'started_at'], name='custom_session_started_idx')],
-                'constraints': [models.UniqueConstraint(fields=('tenant', 'livemode', 'external_id'), name='custom_session_external_uniq')],
+                "indexes": [
+                    models.Index(
+                        fields=["tenant", "livemode", "-id"], name="custom_session_list_idx"
+                    ),
+                    models.Index(
+                        fields=["tenant", "livemode", "started_at"],
+                        name="custom_session_started_idx",
+                    ),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("tenant", "livemode", "external_id"),
+                        name="custom_session_external_uniq",
+                    )
+                ],
             },
         ),
     ]

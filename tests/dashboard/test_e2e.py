@@ -76,9 +76,7 @@ def test_a_merchant_logs_in_and_reads_analytics(live_server):
     requested: list[str] = []
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1366, "height": 900})
             page.on("request", lambda request: requested.append(request.url))
