@@ -89,17 +89,14 @@ def _subscription_for_cancel(
     return subscription
 
 
-def _already_exists(session_id: str, subscription_id: str) -> ApiError:
-    return ApiError(
-        "session_already_exists",
-        "An action on this subscription is under way in another session.",
-        details={"session_id": session_id, "subscription_id": subscription_id},
-    )
-
-
 def _session_begin(*, session: Session) -> None:
     """End the subscription's open session and write ``session`` (``executing``) in one
-    transaction; a session that is itself executing refuses, since its action is running."""
+    transaction.
+
+    A session executing its own action is left alone by the ending, so the
+    one-active-session constraint refuses ours: that action is under way. So is a session
+    created or confirmed meanwhile; either way everything here rolls back.
+    """
     common = {
         "tenant": session.tenant,
         "livemode": session.livemode,
@@ -107,26 +104,24 @@ def _session_begin(*, session: Session) -> None:
     }
     try:
         with transaction.atomic():
-            running = (
-                Session.objects.filter(**common, status=SessionStatus.EXECUTING)
-                .values_list("id", flat=True)
-                .first()
-            )
-            if running is not None:
-                raise _already_exists(running, session.subscription_id)
             sessions_end_for_canceled_subscription(**common, end_reason=EndReason.CANCELED_DIRECTLY)
             session.save(force_insert=True)
     except IntegrityError as exc:
-        # A session created or confirmed meanwhile holds the subscription (the
-        # one-active-session constraint): everything above was rolled back.
         existing = (
             Session.objects.filter(**common, status__in=ACTIVE_STATUSES)
-            .values_list("id", flat=True)
+            .values_list("id", "status")
             .first()
         )
         if existing is None:
             raise
-        raise _already_exists(existing, session.subscription_id) from exc
+        existing_id, status = existing
+        raise ApiError(
+            "session_already_exists",
+            "An action on this subscription is under way in another session."
+            if status == SessionStatus.EXECUTING
+            else "A session for this subscription was started meanwhile; try again.",
+            details={"session_id": existing_id, "subscription_id": session.subscription_id},
+        ) from exc
 
 
 def _failure_error(session: Session) -> ApiError:
@@ -215,6 +210,20 @@ def subscription_cancel(
         expires_at=now,
     )
     _session_begin(session=session)
+    try:
+        # The constraint serializes claims, not reads: a cancellation that finished
+        # between the read above and our claim shows only in a read made now.
+        _subscription_for_cancel(
+            tenant=tenant,
+            livemode=livemode,
+            subscription_id=subscription_id,
+            customer_id=customer_id,
+            at_period_end=at_period_end,
+        )
+    except ApiError:
+        # Never acted on and never announced: the claim goes as if it had not been made.
+        Session.objects.filter(id=session.id, status=SessionStatus.EXECUTING).delete()
+        raise
     try:
         session_execute(session_id=session.id)
     except StripeGatewayError as exc:

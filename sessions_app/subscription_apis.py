@@ -115,7 +115,7 @@ class SubscriptionCancelApi(ApiView):
         )
 
         class Meta:
-            ref_name = "SubscriptionCancelRequest"
+            ref_name = "SubscriptionCancel"
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             unknown = set(self.initial_data) - set(self.fields)
