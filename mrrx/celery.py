@@ -17,4 +17,7 @@ app.conf.task_routes = {
     "sessions_app.tasks.session_execute": {"queue": "actions"},
     "webhooks.tasks.*": {"queue": "webhooks"},
 }
+# Beat answers `celery inspect ping` as celerybeat@host, beside the workers: how `make run`
+# knows that both are up before it prints the demo's key.
+app.conf.beat_enable_remote_control = True
 app.autodiscover_tasks()

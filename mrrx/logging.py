@@ -3,10 +3,13 @@
 - ``RequestIdMiddleware`` gives each request an id (the caller's ``X-Request-ID`` when it
   looks sane, else a new one), returns it as ``X-Request-ID`` and binds it, with the
   cancellation session id where there is one, to every log line the request writes.
-- ``bind_session_id()`` lets the hosted flow and the sessions API name their session.
+- ``bind_session_id()`` lets the hosted flow and the sessions API name their session;
+  ``session_id_bound()`` does the same for a task, for as long as it runs.
 - ``RedactSecretsFilter`` (on the handlers, so it sees every record) masks API keys,
   Stripe keys, webhook secrets and Authorization headers, in messages and tracebacks.
 - ``JsonFormatter`` writes one JSON object per line (``LOG_FORMAT=json``).
+- ``CeleryRoutineToDebug`` moves Celery's line-per-tick and line-per-task bookkeeping to
+  DEBUG: each task logs what it did itself, so an idle worker and beat are quiet at INFO.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from celery.app.trace import LOG_RECEIVED, LOG_SUCCESS
 from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponse
 
@@ -61,6 +66,17 @@ def bind_session_id(session_id: str) -> None:
     session_id_var.set(session_id)
 
 
+@contextmanager
+def session_id_bound(session_id: str) -> Iterator[None]:
+    """Name the session on every line logged inside the block, and forget it after: a
+    worker process runs one task after another, and the next one is about something else."""
+    token = session_id_var.set(session_id)
+    try:
+        yield
+    finally:
+        session_id_var.reset(token)
+
+
 class RedactSecretsFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -84,6 +100,25 @@ class ContextFilter(logging.Filter):
         record.request_id = request_id_var.get() or "-"
         record.session_id = session_id_var.get() or "-"
         return True
+
+
+class CeleryRoutineToDebug(logging.Filter):
+    """On Celery's loggers: beat's "Sending due task" and the worker's "Task ... received" /
+    "Task ... succeeded" become DEBUG lines.
+
+    Beat ticks every few seconds and most ticks find nothing to do, so at INFO these lines
+    buried everything else. Every task logs its own line when it did something (naming the
+    session or delivery), and Celery's retry and failure lines keep their level. The lines
+    are told apart by Celery's format strings, which it logs unformatted.
+    """
+
+    _ROUTINE = (LOG_RECEIVED, LOG_SUCCESS, "Scheduler: Sending due task %s (%s)")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or record.msg not in self._ROUTINE:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
 
 
 class JsonFormatter(logging.Formatter):

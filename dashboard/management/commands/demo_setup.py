@@ -1,7 +1,9 @@
 """Set up (once) the demo workspace that ``make run`` shows, and print a fresh demo key.
 
 Keys are stored only as hashes, so the key printed by an earlier run cannot be shown
-again: each run revokes the previous demo key and issues a new one.
+again: each run revokes the previous demo key and issues a new one. Under ``make run``
+(``--wait``) the banner waits for the web server, the worker and beat, so that it is the
+last thing start-up prints rather than scrolling away under their start-up output.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from django.db import transaction
 
 from billing.demo import demo_stripe_setup
 from dashboard.services import DEMO_MERCHANT_EMAIL, demo_merchant_reset
+from mrrx.celery import app as celery_app
 from offers.selectors import flow_config_get
 from offers.services import offer_update
 from sessions_app.models import ACTIVE_STATUSES, Session
@@ -40,6 +43,17 @@ def _wait_for(url: str, timeout: float = 60) -> None:
             pass
         time.sleep(0.3)
     raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
+
+
+def _wait_for_worker_and_beat(timeout: float) -> bool:
+    """Whether a worker and beat both answered a ping (beat as ``celerybeat@...``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        nodes = {name for reply in celery_app.control.ping(timeout=1.0) for name in reply}
+        beat = {name for name in nodes if name.startswith("celerybeat@")}
+        if beat and nodes - beat:
+            return True
+    return False
 
 
 def _offer_the_cheaper_price(tenant: Tenant, stripe: dict) -> None:  # type: ignore[type-arg]
@@ -92,7 +106,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--wait",
             action="store_true",
-            help="wait for the web server (and the Stripe emulator) first, stay up after",
+            help="wait for the web server (and the Stripe emulator) first and print the "
+            "banner once the worker and beat answer too; stay up after",
         )
 
     def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
@@ -101,12 +116,16 @@ class Command(BaseCommand):
             _wait_for(f"http://127.0.0.1:{port}/api/v1/health")
             if settings.STRIPE_API_BASE:
                 _wait_for(f"{settings.STRIPE_API_BASE}/_emulator/clock")
-        self._setup(options)
+        info = self._setup()
+        if options["wait"] and not _wait_for_worker_and_beat(timeout=60):
+            # The key is still worth showing; what is missing shows in the log above.
+            self.stderr.write("The Celery worker or beat did not answer within 60 s.")
+        self._print(info, as_json=options["json"])
         if options["wait"]:
             # A process of `make run`: leaving would stop the others.
             signal.pause()
 
-    def _setup(self, options) -> None:  # type: ignore[no-untyped-def]
+    def _setup(self) -> dict[str, str]:
         with transaction.atomic():
             tenant = Tenant.objects.filter(slug=DEMO_SLUG).first()
             if tenant is None:
@@ -124,8 +143,9 @@ class Command(BaseCommand):
         cancel_url = _cancel_url(tenant, stripe)
         # The merchant's dashboard login: a new password each run, like the key.
         merchant_password = demo_merchant_reset(tenant=tenant)
-        info = {
+        return {
             "workspace": tenant.pk,
+            "workspace_name": tenant.name,
             "test_key": plaintext,
             "base_url": settings.PUBLIC_BASE_URL,
             "cancel_url": cancel_url,
@@ -134,7 +154,9 @@ class Command(BaseCommand):
             "merchant_email": DEMO_MERCHANT_EMAIL,
             "merchant_password": merchant_password,
         }
-        if options["json"]:
+
+    def _print(self, info: dict[str, str], *, as_json: bool) -> None:
+        if as_json:
             self.stdout.write(json.dumps(info))
             self.stdout.flush()
             return
@@ -145,14 +167,14 @@ class Command(BaseCommand):
                     "",
                     "=" * 72,
                     "MRRX demo is ready.",
-                    f"  Workspace:    {tenant.name} ({tenant.pk})",
-                    f"  Test API key: {plaintext}",
-                    f"  Cancel URL:   {cancel_url}",
-                    f"  Subscriber:   {stripe['customer_id']} / {stripe['subscription_id']}",
-                    f"  Try:          curl -H 'Authorization: Bearer {plaintext}' "
+                    f"  Workspace:    {info['workspace_name']} ({info['workspace']})",
+                    f"  Test API key: {info['test_key']}",
+                    f"  Cancel URL:   {info['cancel_url']}",
+                    f"  Subscriber:   {info['customer_id']} / {info['subscription_id']}",
+                    f"  Try:          curl -H 'Authorization: Bearer {info['test_key']}' "
                     f"{base}/api/v1/workspace",
                     f"  API docs:     {base}/api/docs",
-                    f"  Merchant login: {DEMO_MERCHANT_EMAIL} / {merchant_password} "
+                    f"  Merchant login: {info['merchant_email']} / {info['merchant_password']} "
                     f"at {base}/admin/",
                     "=" * 72,
                     "",
