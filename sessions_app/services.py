@@ -232,17 +232,20 @@ def _end_sessions(*, filters: dict[str, Any], status: str, end_reason: str, now:
     )
 
 
-def sessions_emit_end_events(*, batch: int = 5000, budget_seconds: float = 40) -> int:
+def sessions_emit_end_events(
+    *, batch: int = 5000, budget_seconds: float = 40, filters: dict[str, Any] | None = None
+) -> int:
     """Write the ``session.expired`` events owed by ended sessions, a batch at a time,
     for at most about ``budget_seconds`` (a periodic task's share; the rest waits for the
-    next run)."""
+    next run). ``filters`` narrows it to some sessions: a request that ended its own
+    writes their events without taking on the backlog of every workspace."""
     total = 0
     deadline = time.monotonic() + budget_seconds
     while time.monotonic() < deadline:
         with transaction.atomic():
             rows = list(
                 Session.objects.select_for_update(skip_locked=True)
-                .filter(end_event_pending=True)
+                .filter(end_event_pending=True, **(filters or {}))
                 .values(*_EVENT_FIELDS, "status", "end_reason")[:batch]
             )
             if not rows:
@@ -326,5 +329,5 @@ def sessions_end_for_canceled_subscription(
             now=now,
         )
     if ended:
-        sessions_emit_end_events()
+        sessions_emit_end_events(filters=common)
     return ended

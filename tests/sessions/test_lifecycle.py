@@ -100,3 +100,27 @@ def test_cancellation_outside_mrrx_ends_the_active_session(shop, emulator, live_
     assert event.payload["data"]["end_reason"] == "subscription_canceled"
     api_view = shop.client.get(f"/api/v1/sessions/{session_id}").json()
     assert api_view["status"] == "abandoned"
+
+
+def test_ending_one_subscriptions_sessions_leaves_the_sweeps_backlog_to_the_sweep(shop, emulator):
+    from sessions_app.services import sessions_end_for_canceled_subscription
+
+    owed = shop.create().json()["id"]
+    # Ended by a sweep whose events are still owed (the sweep writes them in batches).
+    Session.objects.filter(pk=owed).update(
+        status="expired", end_reason="timed_out", end_event_pending=True
+    )
+    second = seed_second_subscription(shop, emulator)
+    active = shop.create(subscription_id=second).json()["id"]
+
+    ended = sessions_end_for_canceled_subscription(
+        tenant=shop.tenant, livemode=False, subscription_id=second
+    )
+
+    assert ended == 1
+    assert Session.objects.get(pk=active).end_event_pending is False
+    emitted = [
+        e.payload["data"]["session_id"] for e in Event.objects.filter(type="session.expired")
+    ]
+    assert emitted == [active]
+    assert Session.objects.get(pk=owed).end_event_pending is True
