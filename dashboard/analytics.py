@@ -171,6 +171,16 @@ def sessions_in(*, tenant: Tenant, livemode: bool, period: Period) -> QuerySet[S
     )
 
 
+def analytics_default_mode(*, tenant: Tenant) -> tuple[bool, str | None]:
+    """The mode the page opens on when none is asked for, and a note for the page when it
+    is not the usual one: test mode when only test mode has sessions (a workspace still
+    trying MRRX out would see nothing but zeros in live mode), else live mode."""
+    sessions = Session.objects.filter(tenant=tenant)
+    if sessions.filter(livemode=True).exists() or not sessions.filter(livemode=False).exists():
+        return True, None
+    return False, "Showing test mode: there are no live-mode sessions yet."
+
+
 def analytics_report(*, tenant: Tenant, livemode: bool, period: Period) -> Report:
     """Every figure of the analytics page for one workspace, mode and period."""
     sessions = sessions_in(tenant=tenant, livemode=livemode, period=period)

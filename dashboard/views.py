@@ -21,7 +21,7 @@ from tenants.roles import page_allows
 from tenants.workspace import workspace, workspace_switch
 
 from . import charts, operations
-from .analytics import DEFINITIONS, Report, analytics_report, percent
+from .analytics import DEFINITIONS, Report, analytics_default_mode, analytics_report, percent
 from .forms import AnalyticsFilterForm
 from .tables import report_tables
 
@@ -46,9 +46,15 @@ def analytics_view(request: HttpRequest) -> HttpResponse:
         )
     form = AnalyticsFilterForm(request.GET)
     if form.is_valid():
-        period, livemode = form.cleaned_data["period"], form.cleaned_data["livemode"]
+        period = form.cleaned_data["period"]
     else:
-        period, livemode = AnalyticsFilterForm.default_period(), True
+        period = AnalyticsFilterForm.default_period()
+    # A mode asked for is shown even with bad dates; otherwise the one that has sessions.
+    asked = form.cleaned_data.get("mode")
+    if asked:
+        livemode, mode_note = asked == "live", None
+    else:
+        livemode, mode_note = analytics_default_mode(tenant=tenant)
     report = analytics_report(tenant=tenant, livemode=livemode, period=period)
     tables = report_tables(report)
     if request.GET.get("format") == "csv":
@@ -59,6 +65,7 @@ def analytics_view(request: HttpRequest) -> HttpResponse:
         f"Analytics · {tenant.name}",
         form=form,
         report=report,
+        mode_note=mode_note,
         tables=tables,
         headline=_headline(report),
         charts=_charts(report),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 
@@ -309,3 +310,74 @@ def test_an_operator_reads_the_analytics_of_the_workspace_they_switch_to(
     operator_client.post("/admin/workspace/", {"workspace": other_tenant.pk})
     page = operator_client.get("/admin/analytics/", QUERY).content.decode()
     assert f"Analytics · {other_tenant.name}" in page and "60.0%" not in page
+
+
+# The mode the page opens on when none is asked for.
+
+NOTE = "Showing test mode: there are no live-mode sessions yet."
+
+
+def _opened_on(client, **query: str) -> tuple[str, str, bool]:  # type: ignore[no-untyped-def]
+    """The mode the page shows, its "Sessions started" figure, and whether it has the note."""
+    html = client.get("/admin/analytics/", query).content.decode()
+    mode = re.search(r'<option value="(live|test)" selected>', html).group(1)  # type: ignore[union-attr]
+    assert f", {mode} mode, " in html
+    started = re.search(
+        r'<div class="label">Sessions started</div><div class="value">(\d+)</div>', html
+    ).group(1)  # type: ignore[union-attr]
+    return mode, started, NOTE in html
+
+
+def test_a_workspace_with_only_test_sessions_opens_on_test_mode_and_says_so(viewer, tenant):
+    now = datetime.now(UTC)
+    make(tenant, now, livemode=False)
+    make(tenant, now, "completed", livemode=False, outcome_action="pause")
+
+    assert _opened_on(viewer) == ("test", "2", True)
+
+
+def test_a_workspace_with_only_live_sessions_opens_on_live_mode(viewer, tenant):
+    make(tenant, datetime.now(UTC))
+
+    assert _opened_on(viewer) == ("live", "1", False)
+
+
+def test_a_workspace_with_sessions_in_both_modes_opens_on_live_mode(viewer, tenant):
+    now = datetime.now(UTC)
+    make(tenant, now)
+    make(tenant, now, livemode=False)
+    make(tenant, now, livemode=False)
+
+    assert _opened_on(viewer) == ("live", "1", False)
+
+
+def test_a_workspace_without_sessions_opens_on_live_mode(viewer):
+    assert _opened_on(viewer) == ("live", "0", False)
+
+
+def test_the_mode_asked_for_is_shown(viewer, tenant):
+    now = datetime.now(UTC)
+    make(tenant, now, livemode=False)
+
+    assert _opened_on(viewer, mode="live") == ("live", "0", False)
+    assert _opened_on(viewer, mode="test") == ("test", "1", False)
+    # Also when the dates are wrong and the default range is shown instead.
+    assert _opened_on(viewer, mode="live", start="2026-01-12", end="2026-01-10") == (
+        "live",
+        "0",
+        False,
+    )
+
+
+def test_another_workspaces_sessions_do_not_choose_the_mode(
+    merchant_client, viewer, tenant, other_tenant
+):
+    now = datetime.now(UTC)
+    make(tenant, now, livemode=False)
+    make(other_tenant, now)
+    make(other_tenant, now)
+
+    assert _opened_on(viewer) == ("test", "1", True)
+    assert _opened_on(merchant_client(other_tenant, "viewer")) == ("live", "2", False)
+    # Nor do they in a workspace with no sessions at all.
+    assert _opened_on(merchant_client(TenantFactory(), "viewer")) == ("live", "0", False)
