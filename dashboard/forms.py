@@ -35,5 +35,4 @@ class AnalyticsFilterForm(forms.Form):
         if (end - start).days + 1 > MAX_RANGE_DAYS:
             raise ValidationError(f"Choose a range of at most {MAX_RANGE_DAYS} days.")
         cleaned["period"] = Period(start=start, end=end)
-        cleaned["livemode"] = cleaned.get("mode") != "test"
         return cleaned
