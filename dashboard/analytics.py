@@ -27,7 +27,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from offers.models import Offer
-from sessions_app.models import Action, Reason, Session, SessionStatus
+from sessions_app.models import Action, CustomSession, Reason, Session, SessionStatus, Source
 from sessions_app.presentation import ZERO_DECIMAL
 from tenants.models import Tenant
 
@@ -69,6 +69,23 @@ DEFINITIONS: list[tuple[str, str]] = [
     ("Daily trend", "Per UTC day of the session's start: started, saved and canceled."),
 ]
 
+
+# Where the sessions of a report come from. Never added together: a direct cancel has no
+# offers to accept, and the merchant's own flow reports its figures in its own terms.
+SOURCES: dict[str, str] = {
+    "flow": "MRRX cancel flow (hosted page and flow API)",
+    "api": "Direct cancel API",
+    "custom": "Your own flow (custom sessions)",
+}
+SOURCE_DEFINITIONS: list[tuple[str, str]] = [
+    (
+        "Your own flow",
+        "Cancellations your own flow reported (custom sessions), by the start time you "
+        "sent. Opened counts every one; Completed those with an outcome; Abandoned those "
+        "without; MRR uses the monthly amount you sent.",
+    ),
+    ("Direct cancel API", "Subscriptions canceled by your backend through the API."),
+]
 
 COUNTS = ("started", "opened", "reason_given", "completed", "saved", "canceled",
           "abandoned", "expired", "failed")  # fmt: skip
@@ -143,6 +160,9 @@ class Report:
     tenant: Tenant
     livemode: bool
     period: Period
+    source: str = "flow"
+    # Sessions of the other sources in the same range: shown apart, never added in.
+    other_sources: dict[str, int] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     mrr: list[MrrRow] = field(default_factory=list)
     reasons: list[ReasonRow] = field(default_factory=list)
@@ -162,13 +182,43 @@ def _round_half_up(value: Fraction) -> int:
     return int(value + Fraction(1, 2)) if value >= 0 else -int(-value + Fraction(1, 2))
 
 
-def sessions_in(*, tenant: Tenant, livemode: bool, period: Period) -> QuerySet[Session]:
+def sessions_in(
+    *, tenant: Tenant, livemode: bool, period: Period, source: str = Source.FLOW
+) -> QuerySet[Session]:
     return Session.objects.filter(
         tenant=tenant,
         livemode=livemode,
+        source=source,
         created_at__gte=period.start_at,
         created_at__lt=period.end_at,
     )
+
+
+def custom_sessions_in(*, tenant: Tenant, livemode: bool, period: Period) -> QuerySet:
+    return CustomSession.objects.filter(
+        tenant=tenant,
+        livemode=livemode,
+        started_at__gte=period.start_at,
+        started_at__lt=period.end_at,
+    )
+
+
+def source_counts(*, tenant: Tenant, livemode: bool, period: Period) -> dict[str, int]:
+    """How many sessions each source has in the range."""
+    common = {"tenant": tenant, "livemode": livemode}
+    counts = dict.fromkeys(SOURCES, 0)
+    rows = (
+        Session.objects.filter(
+            **common, created_at__gte=period.start_at, created_at__lt=period.end_at
+        )
+        .values("source")
+        .annotate(n=Count("*"))
+        .order_by()
+    )
+    for row in rows:
+        counts[row["source"]] = row["n"]
+    counts["custom"] = custom_sessions_in(tenant=tenant, livemode=livemode, period=period).count()
+    return counts
 
 
 def analytics_default_mode(*, tenant: Tenant) -> tuple[bool, str | None]:
@@ -181,14 +231,95 @@ def analytics_default_mode(*, tenant: Tenant) -> tuple[bool, str | None]:
     return False, "Showing test mode: there are no live-mode sessions yet."
 
 
-def analytics_report(*, tenant: Tenant, livemode: bool, period: Period) -> Report:
-    """Every figure of the analytics page for one workspace, mode and period."""
-    sessions = sessions_in(tenant=tenant, livemode=livemode, period=period)
-    report = Report(tenant=tenant, livemode=livemode, period=period)
+def analytics_report(
+    *, tenant: Tenant, livemode: bool, period: Period, source: str = Source.FLOW
+) -> Report:
+    """Every figure of the analytics page for one workspace, mode, period and source."""
+    report = Report(tenant=tenant, livemode=livemode, period=period, source=source)
+    counts = source_counts(tenant=tenant, livemode=livemode, period=period)
+    report.other_sources = {name: n for name, n in counts.items() if name != source and n}
+    if source == "custom":
+        custom = custom_sessions_in(tenant=tenant, livemode=livemode, period=period)
+        _summarize(report, _custom_breakdown(custom))
+        report.trend = _custom_trend(custom, period)
+        report.offers = _custom_offers(custom)
+        return report
+    sessions = sessions_in(tenant=tenant, livemode=livemode, period=period, source=source)
     _summarize(report, _breakdown(sessions))
     report.trend = _trend(sessions, report.period)
     report.offers = _offers(sessions, tenant=tenant)
     return report
+
+
+def _custom_breakdown(custom: QuerySet) -> list[dict[str, Any]]:
+    """Custom sessions in the shape of ``_breakdown``'s rows: reported with an outcome is
+    completed, without one abandoned; every one was opened (it happened in the merchant's
+    own page); the amount is already monthly."""
+    rows = (
+        custom.values("outcome_action", "survey_reason", "mrr_currency")
+        .annotate(n=Count("*"), amount=Sum("mrr_amount"))
+        .order_by()
+    )
+    return [
+        {
+            "status": SessionStatus.COMPLETED if row["outcome_action"] else SessionStatus.ABANDONED,
+            "outcome_action": row["outcome_action"],
+            "survey_reason": row["survey_reason"],
+            # Blank exactly when no MRR was reported.
+            "price_currency": row["mrr_currency"],
+            "price_interval": "month",
+            "price_interval_count": 1,
+            "n": row["n"],
+            "opened": row["n"],
+            "amount": row["amount"],
+        }
+        for row in rows
+    ]
+
+
+def _custom_trend(custom: QuerySet, period: Period) -> list[DayRow]:
+    rows = (
+        custom.annotate(day=TruncDate("started_at", tzinfo=UTC))
+        .values("day")
+        .annotate(
+            started=Count("*"),
+            completed=Count("id", filter=~Q(outcome_action="")),
+            saved=Count("id", filter=~Q(outcome_action="") & ~Q(outcome_action=Action.CANCEL)),
+            canceled=Count("id", filter=Q(outcome_action=Action.CANCEL)),
+        )
+        .order_by()
+    )
+    days = {day: DayRow(day=day) for day in period.days}
+    for row in rows:
+        if row["day"] in days:
+            days[row["day"]] = DayRow(**row)
+    return list(days.values())
+
+
+def _custom_offers(custom: QuerySet) -> list[OfferRow]:
+    """Offers as the merchant labelled them: shown in a session, and accepted when the
+    session's outcome is that offer's action."""
+    totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    rows = custom.values("offers_shown", "outcome_action").annotate(n=Count("*")).order_by()
+    for row in rows:
+        offers = row["offers_shown"] if isinstance(row["offers_shown"], list) else []
+        for key in dict.fromkeys((o.get("action", ""), o.get("label", "")) for o in offers):
+            totals[key][0] += row["n"]
+            if key[0] == row["outcome_action"]:
+                totals[key][1] += row["n"]
+    result = [
+        OfferRow(
+            offer_id="",
+            action=action,
+            label=label or action,
+            considered=shown,
+            shown=shown,
+            accepted=accepted,
+        )
+        for (action, label), (shown, accepted) in totals.items()
+    ]
+    result.sort(key=lambda row: (-row.shown, row.label))
+    return result
 
 
 def _breakdown(sessions: QuerySet[Session]) -> QuerySet:

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from .analytics import Period
+from .analytics import SOURCES, Period
 
 MAX_RANGE_DAYS = 366
 
@@ -19,6 +19,7 @@ class AnalyticsFilterForm(forms.Form):
     start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     mode = forms.ChoiceField(choices=[("live", "Live mode"), ("test", "Test mode")], required=False)
+    source = forms.ChoiceField(choices=list(SOURCES.items()), required=False)
 
     @staticmethod
     def default_period() -> Period:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .analytics import Report, money_amount, percent
+from .analytics import SOURCES, Report, money_amount, percent
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ def report_tables(report: Report) -> list[Table]:
         "Summary",
         ["Metric", "Value"],
         [
+            ["Source", SOURCES[report.source]],
             ["Sessions started", str(c["started"])],
             ["Opened", str(c["opened"])],
             ["Gave a reason", str(c["reason_given"])],

@@ -21,7 +21,15 @@ from tenants.roles import page_allows
 from tenants.workspace import workspace, workspace_switch
 
 from . import charts, operations
-from .analytics import DEFINITIONS, Report, analytics_default_mode, analytics_report, percent
+from .analytics import (
+    DEFINITIONS,
+    SOURCE_DEFINITIONS,
+    SOURCES,
+    Report,
+    analytics_default_mode,
+    analytics_report,
+    percent,
+)
 from .forms import AnalyticsFilterForm
 from .tables import report_tables
 
@@ -55,11 +63,18 @@ def analytics_view(request: HttpRequest) -> HttpResponse:
         livemode, mode_note = asked == "live", None
     else:
         livemode, mode_note = analytics_default_mode(tenant=tenant)
-    report = analytics_report(tenant=tenant, livemode=livemode, period=period)
+    # One source at a time, the cancel flow's by default: never added together.
+    source = form.cleaned_data.get("source") or "flow"
+    report = analytics_report(tenant=tenant, livemode=livemode, period=period, source=source)
     tables = report_tables(report)
     if request.GET.get("format") == "csv":
         return _csv(report, tables)
-    query = {"start": period.start, "end": period.end, "mode": "live" if livemode else "test"}
+    query = {
+        "start": period.start,
+        "end": period.end,
+        "mode": "live" if livemode else "test",
+        "source": source,
+    }
     context = _page_context(
         request,
         f"Analytics · {tenant.name}",
@@ -69,7 +84,13 @@ def analytics_view(request: HttpRequest) -> HttpResponse:
         tables=tables,
         headline=_headline(report),
         charts=_charts(report),
-        definitions=DEFINITIONS,
+        definitions=DEFINITIONS + SOURCE_DEFINITIONS,
+        sources=SOURCES,
+        source_label=SOURCES[source],
+        other_sources=[
+            (name, SOURCES[name], count, f"?{urlencode({**query, 'source': name})}")
+            for name, count in report.other_sources.items()
+        ],
         csv_url=f"?{urlencode({**query, 'format': 'csv'})}",
         sessions_links=_session_links(report),
     )
@@ -141,9 +162,12 @@ def _charts(report: Report) -> dict[str, Any]:
 
 def _session_links(report: Report) -> dict[str, str]:
     """Changelist URLs of the sessions behind each headline count."""
+    if report.source == "custom":
+        return {}  # Reported by the merchant's flow: their records are in the API.
     base = reverse("admin:sessions_app_session_changelist")
     common = {
         "livemode__exact": "1" if report.livemode else "0",
+        "source__exact": report.source,
         "created_at__gte": report.period.start_at.isoformat(),
         "created_at__lt": report.period.end_at.isoformat(),
     }
@@ -155,7 +179,10 @@ def _session_links(report: Report) -> dict[str, str]:
 
 def _csv(report: Report, tables: list[Any]) -> HttpResponse:
     mode = "live" if report.livemode else "test"
-    name = f"mrrx-analytics-{report.tenant.slug}-{mode}-{report.period.start}-{report.period.end}"
+    name = (
+        f"mrrx-analytics-{report.tenant.slug}-{mode}-{report.source}-"
+        f"{report.period.start}-{report.period.end}"
+    )
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
     writer = csv.writer(response)

@@ -29,7 +29,7 @@ class SessionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         "outcome_action",
         "created_at",
     ]
-    list_filter = ["status", "livemode", "outcome_action", "survey_reason"]
+    list_filter = ["status", "source", "livemode", "outcome_action", "survey_reason"]
     search_fields = ["=id", "=customer_id", "=subscription_id"]
     date_hierarchy = "created_at"
     list_select_related = ["tenant"]

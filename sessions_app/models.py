@@ -174,6 +174,8 @@ class Session(models.Model):
                     "price_interval_count",
                     "price_amount",
                     "viewed_at",
+                    # Last: the date range stays the scanned prefix for every source.
+                    "source",
                 ],
                 name="session_analytics_idx",
             ),
