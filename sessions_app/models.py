@@ -107,6 +107,10 @@ class Session(models.Model):
     return_url = models.URLField(max_length=2000, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     context = models.JSONField(default=dict, blank=True)
+    # The language of the hosted pages and receipt, when the session was created with one.
+    locale = models.CharField(max_length=10, blank=True)
+    # The subscription hub visit this session was opened from, if any.
+    hub_session_id = models.CharField(max_length=40, blank=True)
 
     survey_reason = models.CharField(max_length=32, choices=Reason.choices, blank=True)
     survey_reason_other = models.CharField(max_length=500, blank=True)

@@ -31,6 +31,15 @@ class Tenant(models.Model):
     default_return_url = models.URLField(max_length=2000, blank=True)
     # {"sessions.create": 500} or {"sessions.create": [500, 3600]}: limit (and window).
     rate_limit_overrides = models.JSONField(default=dict, blank=True)
+    # Cancelling is never harder than three actions, and in live mode the reason for
+    # leaving is optional (on for workspaces made since the setting exists).
+    strict_click_to_cancel = models.BooleanField(default=True)
+    # A written confirmation to the subscriber after each completed action.
+    receipts_enabled = models.BooleanField(default=True)
+    receipt_reply_to = models.EmailField(blank=True)
+    # The hosted pages' and receipts' language when neither the session nor the browser
+    # names one MRRX speaks.
+    default_locale = models.CharField(max_length=10, default="en")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
