@@ -114,6 +114,10 @@ def make_run(**extra_env: str) -> Iterator[MakeRun]:
     run = MakeRun(**extra_env)
     try:
         yield run
+    except BaseException:
+        # What the processes said, for whoever reads the failure.
+        print("\n".join(run.lines[-120:]))
+        raise
     finally:
         run.stop()
 
