@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from mrrx.api.errors import ApiError
 from mrrx.api.pagination import cursor_paginate
 from mrrx.api.schema import error_responses
+from mrrx.api.serializers import PaginationSerializer, StrictSerializer
 from mrrx.api.views import ApiView
 from mrrx.formats import iso_timestamp
 from tenants.models import SCOPE_SESSIONS_READ, SCOPE_SESSIONS_WRITE
@@ -44,22 +45,13 @@ def validate_metadata(value: Any) -> dict[str, str]:
     return value
 
 
-class ContextSerializer(serializers.Serializer):
+class ContextSerializer(StrictSerializer):
     plan = serializers.CharField(max_length=100, required=False)
     mrr = serializers.IntegerField(min_value=0, required=False, help_text="minor units")
     tenure_days = serializers.IntegerField(min_value=0, required=False)
 
     class Meta:
         ref_name = "SessionContext"
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = set(data) - set(self.fields)
-            if unknown:
-                raise serializers.ValidationError(
-                    {key: "is not a known context field" for key in sorted(unknown)}
-                )
-        return super().to_internal_value(data)
 
 
 class PriceSerializer(serializers.Serializer):
@@ -171,7 +163,7 @@ class SessionCollectionApi(ApiView):
     required_scopes = {"POST": (SCOPE_SESSIONS_WRITE,), "GET": (SCOPE_SESSIONS_READ,)}
     rate_limit_scope = {"POST": "sessions.create", "GET": "sessions.read"}
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictSerializer):
         customer_id = serializers.RegexField(r"^cus_\w+$", max_length=255, required=False)
         customer_email = serializers.EmailField(required=False)
         subscription_id = serializers.RegexField(r"^sub_\w+$", max_length=255, required=False)
@@ -183,11 +175,6 @@ class SessionCollectionApi(ApiView):
             ref_name = "SessionCreateRequest"
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-            unknown = set(self.initial_data) - set(self.fields)
-            if unknown:
-                raise serializers.ValidationError(
-                    {key: "is not a known field" for key in sorted(unknown)}
-                )
             if not attrs.get("customer_id") and not attrs.get("customer_email"):
                 raise serializers.ValidationError(
                     {"customer_id": "customer_id (or customer_email) is required"}
@@ -211,13 +198,7 @@ class SessionCollectionApi(ApiView):
 
     class ListSerializer(serializers.Serializer):
         data = SessionSerializer(many=True)
-        pagination = inline_serializer(
-            name="Pagination",
-            fields={
-                "has_more": serializers.BooleanField(),
-                "next_cursor": serializers.CharField(allow_null=True),
-            },
-        )
+        pagination = PaginationSerializer()
 
         class Meta:
             ref_name = "SessionList"

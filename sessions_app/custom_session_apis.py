@@ -10,7 +10,6 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
     extend_schema_field,
-    inline_serializer,
 )
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -19,6 +18,7 @@ from rest_framework.response import Response
 from mrrx.api.errors import ApiError
 from mrrx.api.pagination import cursor_paginate
 from mrrx.api.schema import error_responses
+from mrrx.api.serializers import PaginationSerializer, StrictSerializer
 from mrrx.api.views import ApiView
 from tenants.models import SCOPE_SESSIONS_READ, SCOPE_SESSIONS_WRITE
 
@@ -32,19 +32,6 @@ from .custom_sessions import (
 from .models import Action, Reason
 
 MAX_OFFERS_SHOWN = 20
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know, so that a misspelt field is not silently lost."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = set(data) - set(self.fields)
-            if unknown:
-                raise serializers.ValidationError(
-                    {key: "is not a known field" for key in sorted(unknown)}
-                )
-        return super().to_internal_value(data)
 
 
 class OfferShownSerializer(StrictSerializer):
@@ -170,13 +157,7 @@ class CustomSessionCollectionApi(ApiView):
 
     class ListSerializer(serializers.Serializer):
         data = CustomSessionSerializer(many=True)
-        pagination = inline_serializer(
-            name="CustomSessionPagination",
-            fields={
-                "has_more": serializers.BooleanField(),
-                "next_cursor": serializers.CharField(allow_null=True),
-            },
-        )
+        pagination = PaginationSerializer()
 
         class Meta:
             ref_name = "CustomSessionList"

@@ -24,9 +24,9 @@ from .execution import session_execute, session_fail
 from .models import ACTIVE_STATUSES, Action, EndReason, Reason, Session, SessionStatus, Source
 from .services import (
     ENDED_SUBSCRIPTION_STATUSES,
-    _snapshot,
     sessions_end_for_canceled_subscription,
     stripe_error_to_api,
+    subscription_fields,
 )
 
 
@@ -186,15 +186,7 @@ def subscription_cancel(
         livemode=livemode,
         source=Source.API,
         status=SessionStatus.EXECUTING,
-        customer_id=subscription.customer_id,
-        subscription_id=subscription.id,
-        product_name=subscription.product_name,
-        price_id=subscription.price_id,
-        price_amount=subscription.amount,
-        price_currency=subscription.currency,
-        price_interval=subscription.interval,
-        price_interval_count=subscription.interval_count,
-        subscription_snapshot=_snapshot(subscription),
+        **subscription_fields(subscription),
         survey_reason=reason,
         survey_reason_other=reason_other,
         survey_feedback=feedback,

@@ -114,6 +114,21 @@ def _snapshot(subscription: Subscription) -> dict[str, Any]:
     return snapshot
 
 
+def subscription_fields(subscription: Subscription) -> dict[str, Any]:
+    """A session's copy of its subscription, as Stripe described it when the session began."""
+    return {
+        "customer_id": subscription.customer_id,
+        "subscription_id": subscription.id,
+        "product_name": subscription.product_name,
+        "price_id": subscription.price_id,
+        "price_amount": subscription.amount,
+        "price_currency": subscription.currency,
+        "price_interval": subscription.interval,
+        "price_interval_count": subscription.interval_count,
+        "subscription_snapshot": _snapshot(subscription),
+    }
+
+
 def session_create(
     *,
     tenant: Tenant,
@@ -150,15 +165,7 @@ def session_create(
     session = Session(
         tenant=tenant,
         livemode=livemode,
-        customer_id=customer_id,
-        subscription_id=subscription.id,
-        product_name=subscription.product_name,
-        price_id=subscription.price_id,
-        price_amount=subscription.amount,
-        price_currency=subscription.currency,
-        price_interval=subscription.interval,
-        price_interval_count=subscription.interval_count,
-        subscription_snapshot=_snapshot(subscription),
+        **subscription_fields(subscription),
         return_url=return_url or tenant.default_return_url,
         metadata=metadata or {},
         context=context or {},

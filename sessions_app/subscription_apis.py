@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from mrrx.api.errors import ApiError
 from mrrx.api.schema import error_responses
+from mrrx.api.serializers import StrictSerializer
 from mrrx.api.views import ApiView
 from tenants.models import SCOPE_SUBSCRIPTIONS_WRITE
 
@@ -88,7 +89,7 @@ class SubscriptionCancelApi(ApiView):
     rate_limit_scope = "subscriptions.cancel"
     idempotent_methods = ("POST", "PUT")
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictSerializer):
         reason = serializers.CharField(
             max_length=32, required=False, help_text="one of the workspace's survey reasons"
         )
@@ -116,14 +117,6 @@ class SubscriptionCancelApi(ApiView):
 
         class Meta:
             ref_name = "SubscriptionCancel"
-
-        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-            unknown = set(self.initial_data) - set(self.fields)
-            if unknown:
-                raise serializers.ValidationError(
-                    {key: "is not a known field" for key in sorted(unknown)}
-                )
-            return attrs
 
     def _cancel(self, request: Request, subscription_id: str) -> Response:
         payload = self.InputSerializer(data=request.data)
