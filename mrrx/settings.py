@@ -374,6 +374,11 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "sessions_app.tasks.sessions_requeue_stuck",
             "schedule": timedelta(minutes=1),
         },
+        # Receipts to subscribers: retries after their backoff, and messages lost.
+        "receipts-dispatch-due": {
+            "task": "sessions_app.tasks.receipts_dispatch_due",
+            "schedule": timedelta(minutes=1),
+        },
     }
 )
 

@@ -6,11 +6,12 @@ import json
 
 from django.contrib import admin
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
+from mrrx.formats import iso_timestamp
 from tenants.admin_scoping import TenantScopedAdminMixin
 
-from .models import Session
+from .models import Receipt, Session, SessionStatus
 
 
 def _pretty(value: object) -> str:
@@ -55,6 +56,7 @@ class SessionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             "Outcome",
             {"fields": ["selected_action", "outcome_action", "outcome_shown", "executed_at"]},
         ),
+        ("Receipt to the subscriber", {"fields": ["receipt_shown"]}),
         ("Integration", {"fields": ["return_url", "metadata_shown", "context_shown"]}),
         (
             "Timeline",
@@ -116,3 +118,22 @@ class SessionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description="context")
     def context_shown(self, obj: Session) -> str:
         return _pretty(obj.context)
+
+    @admin.display(description="receipt")
+    def receipt_shown(self, obj: Session) -> str:
+        receipt = Receipt.objects.filter(session=obj).first()
+        if receipt is None:
+            # Turned off for the workspace, or completed before receipts existed.
+            return "-" if obj.status != SessionStatus.COMPLETED else "none"
+        rows = [
+            ("status", receipt.get_status_display()),
+            ("to", receipt.to_email or "-"),
+            ("subject", receipt.subject or "-"),
+            ("sent at", iso_timestamp(receipt.sent_at) if receipt.sent_at else "-"),
+            ("attempts", str(receipt.attempts)),
+        ]
+        if receipt.last_error:
+            rows.append(("last error", receipt.last_error))
+        return format_html_join(
+            "", "<div><strong>{}</strong>: {}</div>", ((label, value) for label, value in rows)
+        )

@@ -21,6 +21,7 @@ from webhooks.services import event_emit
 
 from .jobs import session_execute_enqueue
 from .models import Action, Session, SessionStatus
+from .receipts import receipt_record
 from .serializers import session_event_data
 
 logger = logging.getLogger(__name__)
@@ -99,7 +100,8 @@ def session_execute(*, session_id: str) -> Session | None:
 
 
 def session_complete(*, session: Session, details: dict[str, Any]) -> bool:
-    """Record the outcome and tell the merchant, in one transaction."""
+    """Record the outcome, tell the merchant and write the subscriber's receipt (sent by a
+    worker after commit), in one transaction."""
     now = timezone.now()
     with transaction.atomic():
         moved = Session.objects.filter(id=session.id, status=SessionStatus.EXECUTING).update(
@@ -122,6 +124,7 @@ def session_complete(*, session: Session, details: dict[str, Any]) -> bool:
             type=ACTION_EVENTS[Action(session.selected_action)],
             data=data,
         )
+        receipt_record(session=session)
     return True
 
 

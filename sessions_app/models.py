@@ -239,3 +239,64 @@ class CustomSession(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class ReceiptStatus(models.TextChoices):
+    # Written with the completed session; a worker sends it (again after a failure).
+    PENDING = "pending"
+    # Claimed by a worker that is sending it now.
+    SENDING = "sending"
+    SENT = "sent"
+    # Every attempt failed, or a worker stopped mid-send: never tried again.
+    FAILED = "failed"
+    # Stripe knows no email address for the customer: nothing to send.
+    NO_ADDRESS = "no_address", "No email address"
+
+
+class Receipt(models.Model):
+    """The email telling the subscriber what a completed session changed, sent once.
+
+    Written in the transaction that completes the session (it is its own outbox) and sent
+    by a worker that first claims it with a conditional update, so a duplicated or
+    retried task never sends it twice.
+    """
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=PrefixedId("rcp"), editable=False
+    )
+    # One per session at most: the unique key that makes "sent once" hold.
+    session = models.OneToOneField(Session, on_delete=models.CASCADE, related_name="receipt")
+    status = models.CharField(
+        max_length=12, choices=ReceiptStatus.choices, default=ReceiptStatus.PENDING
+    )
+    to_email = models.EmailField(max_length=254, blank=True)
+    # The language it is (or was) written in.
+    locale = models.CharField(max_length=10, blank=True)
+    subject = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # Pending: when it is next handed to a worker (a retry's backoff, or the moment its
+    # message counts as lost). Sending: when the worker holding it counts as gone.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    sending_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=ReceiptStatus.values), name="receipt_status_known"
+            ),
+        ]
+        indexes = [
+            # The dispatcher's scan: the few receipts still owed, by when they are due.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status__in=["pending", "sending"]),
+                name="receipt_due_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.id

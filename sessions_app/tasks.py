@@ -7,7 +7,7 @@ from celery import shared_task
 from billing.gateway import StripeGatewayError
 from mrrx.logging import session_id_bound
 
-from . import execution, jobs, services
+from . import execution, jobs, receipts, services
 
 logger = logging.getLogger(__name__)
 
@@ -56,3 +56,28 @@ def sessions_requeue_stuck() -> int:
     if requeued:
         logger.info("requeued %d sessions stuck in executing", requeued)
     return requeued
+
+
+@shared_task(name=jobs.RECEIPT_SEND)
+def receipt_send(receipt_id: str) -> str | None:
+    receipt = receipts.receipt_send(receipt_id=receipt_id)
+    if receipt is None:
+        logger.debug("receipt %s: nothing to send", receipt_id)
+        return None
+    with session_id_bound(receipt.session_id):
+        logger.info(
+            "receipt %s of session %s to %s: %s",
+            receipt.id, receipt.session_id, receipts.email_mask(receipt.to_email), receipt.status,
+        )  # fmt: skip
+    return receipt.status
+
+
+@shared_task(name=jobs.RECEIPTS_DISPATCH_DUE)
+def receipts_dispatch_due() -> dict[str, int]:
+    counts = receipts.receipts_dispatch_due()
+    if any(counts.values()):
+        logger.info(
+            "queued %d due receipts; %d interrupted mid-send marked failed",
+            counts["queued"], counts["interrupted"],
+        )  # fmt: skip
+    return counts

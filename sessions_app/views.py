@@ -27,6 +27,7 @@ from offers.selectors import flow_config_get, reasons_for
 
 from . import flow, presentation
 from .models import FINAL_STATUSES, Session, SessionStatus
+from .receipts import receipt_notice
 from .tokens import SESSION_AUDIENCE, InvalidToken, flow_csrf_token, result_token, token_verify
 
 logger = logging.getLogger(__name__)
@@ -184,6 +185,9 @@ def _render_step(request: HttpRequest, session: Session, token: str, **extra: An
                 if status == SessionStatus.COMPLETED
                 else None,
                 "failure_return_url": session.return_url or None,
+                "receipt": receipt_notice(session=session)
+                if status == SessionStatus.COMPLETED
+                else None,
             },
         )
     raise FlowError(

@@ -38,6 +38,14 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["id", "name", "slug", "created_at"]}),
         ("Branding", {"fields": ["brand_color", "logo", "support_email"]}),
+        (
+            "Receipts",
+            {
+                "fields": ["receipts_enabled", "receipt_reply_to"],
+                "description": "After each completed action, the subscriber is emailed what "
+                "changed. Replies go to the reply-to address, else to the support email.",
+            },
+        ),
         ("Return URLs", {"fields": ["return_url_allowlist", "default_return_url"]}),
         ("Limits", {"fields": ["rate_limit_overrides"]}),
     ]

@@ -32,6 +32,11 @@ else:
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# locmem's outbox lives in one process's memory: a worker started by a test writes its mail
+# as files into this folder instead, for the test to read (tests/flow_worker sets it).
+if _email_dir := os.environ.get("MRRX_TEST_EMAIL_DIR"):
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = _email_dir
 # Deployments run collectstatic (Procfile's release); tests serve from the finders.
 STORAGES = {
     **STORAGES,  # noqa: F405

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -20,12 +21,20 @@ from tests.worker_fixture import celery_broker, celery_worker_process  # noqa: F
 
 
 @pytest.fixture(scope="package")
-def celery_worker_env(stripe_emulator) -> dict[str, str]:  # noqa: F811
-    """The worker talks to the emulator and may deliver webhooks to 127.0.0.1."""
+def worker_mail_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the worker's email backend writes each message it sends, as files."""
+    return tmp_path_factory.mktemp("worker-mail")
+
+
+@pytest.fixture(scope="package")
+def celery_worker_env(stripe_emulator, worker_mail_dir: Path) -> dict[str, str]:  # noqa: F811
+    """The worker talks to the emulator, may deliver webhooks to 127.0.0.1, and writes
+    its email to ``worker_mail_dir``."""
     return {
         "WEBHOOK_ALLOW_LOOPBACK": "1",
         "STRIPE_API_BASE": stripe_emulator.base_url,
         "STRIPE_CONNECT_BASE": stripe_emulator.base_url,
+        "MRRX_TEST_EMAIL_DIR": str(worker_mail_dir),
     }
 
 
