@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
-from . import catalog, platform, subscriptions
+from . import catalog, invoices, platform, subscriptions
 from .core import Call
 from .errors import OAuthError, StripeError, fault_error, invalid, unrecognized_url
 from .params import decode_form, decode_pairs, encode_params
@@ -63,6 +63,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "/v1/subscriptions/{id}"): subscriptions.update_subscription,
     ("DELETE", "/v1/subscriptions/{id}"): subscriptions.cancel_subscription,
     ("GET", "/v1/subscription_items"): subscriptions.list_subscription_items,
+    ("POST", "/v1/invoices/create_preview"): invoices.create_preview,
     ("GET", "/v1/subscription_items/{id}"): subscriptions.retrieve_subscription_item,
     ("GET", "/v1/events"): platform.list_events,
     ("GET", "/v1/events/{id}"): platform.retrieve_event,

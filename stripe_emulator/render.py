@@ -273,6 +273,152 @@ def subscription(ns: Namespace, rec: Record) -> dict[str, Any]:
     }
 
 
+def invoice_line(ns: Namespace, invoice_id: str, line: Record) -> dict[str, Any]:
+    return {
+        "id": line["id"],
+        "object": "line_item",
+        "amount": line["amount"],
+        "currency": line["currency"],
+        "description": line["description"],
+        "discount_amounts": [],
+        "discountable": True,
+        "discounts": [],
+        "invoice": invoice_id,
+        "livemode": ns.livemode,
+        "metadata": {},
+        "parent": {
+            "invoice_item_details": None,
+            "subscription_item_details": {
+                "invoice_item": None,
+                "proration": line["proration"],
+                "proration_details": {"credited_items": None},
+                "subscription": line["subscription"],
+                "subscription_item": line["subscription_item"],
+            },
+            "type": "subscription_item_details",
+        },
+        "period": dict(line["period"]),
+        "pretax_credit_amounts": [],
+        "pricing": {"type": "price_details", "unit_amount_decimal": str(line["unit_amount"])},
+        "quantity": line["quantity"],
+        "subscription": line["subscription"],
+        "subtotal": line["amount"],
+        "taxes": [],
+    }
+
+
+def invoice(ns: Namespace, rec: Record) -> dict[str, Any]:
+    """A preview invoice (`invoices.create_preview`): a draft that is never stored."""
+    lines = [invoice_line(ns, rec["id"], line) for line in rec["lines"]]
+    total = rec["total"]
+    return {
+        "id": rec["id"],
+        "object": "invoice",
+        "account_country": "US",
+        "account_name": None,
+        "account_tax_ids": None,
+        "amount_due": max(total, 0),
+        "amount_overpaid": 0,
+        "amount_paid": 0,
+        "amount_remaining": max(total, 0),
+        "amount_shipping": 0,
+        "application": None,
+        "attempt_count": 0,
+        "attempted": False,
+        "auto_advance": False,
+        "automatic_tax": {
+            "disabled_reason": None,
+            "enabled": False,
+            "liability": None,
+            "provider": None,
+            "status": None,
+        },
+        "automatically_finalizes_at": None,
+        "billing_reason": "upcoming",
+        "collection_method": "charge_automatically",
+        "created": rec["created"],
+        "currency": rec["currency"],
+        "custom_fields": None,
+        "customer": rec["customer"],
+        "customer_account": None,
+        "customer_address": None,
+        "customer_email": rec.get("customer_email"),
+        "customer_name": rec.get("customer_name"),
+        "customer_phone": None,
+        "customer_shipping": None,
+        "customer_tax_exempt": "none",
+        "customer_tax_ids": [],
+        "default_payment_method": None,
+        "default_source": None,
+        "default_tax_rates": [],
+        "description": None,
+        "discounts": list(rec["discounts"]),
+        "due_date": None,
+        "effective_at": None,
+        "ending_balance": None,
+        "footer": None,
+        "from_invoice": None,
+        "hosted_invoice_url": None,
+        "invoice_pdf": None,
+        "issuer": {"type": "self"},
+        "last_finalization_error": None,
+        "latest_revision": None,
+        "lines": {
+            "object": "list",
+            "data": lines,
+            "has_more": False,
+            "url": f"/v1/invoices/{rec['id']}/lines",
+        },
+        "livemode": ns.livemode,
+        "metadata": {},
+        "next_payment_attempt": rec["created"],
+        "number": None,
+        "on_behalf_of": None,
+        "parent": {
+            "quote_details": None,
+            "subscription_details": {
+                "metadata": rec["subscription_metadata"],
+                "subscription": rec["subscription"],
+            },
+            "type": "subscription_details",
+        },
+        "payment_settings": {
+            "default_mandate": None,
+            "payment_method_options": None,
+            "payment_method_types": None,
+        },
+        "period_end": rec["period_end"],
+        "period_start": rec["period_start"],
+        "post_payment_credit_notes_amount": 0,
+        "pre_payment_credit_notes_amount": 0,
+        "receipt_number": None,
+        "rendering": None,
+        "shipping_cost": None,
+        "shipping_details": None,
+        "starting_balance": 0,
+        "statement_descriptor": None,
+        "status": "draft",
+        "status_transitions": {
+            "finalized_at": None,
+            "marked_uncollectible_at": None,
+            "paid_at": None,
+            "voided_at": None,
+        },
+        "subtotal": rec["subtotal"],
+        "subtotal_excluding_tax": rec["subtotal"],
+        "test_clock": None,
+        "total": total,
+        "total_discount_amounts": [
+            {"amount": amount, "discount": discount_id}
+            for amount, discount_id in rec["discount_amounts"]
+        ],
+        "total_excluding_tax": total,
+        "total_pretax_credit_amounts": [],
+        "total_taxes": [],
+        "webhooks_delivered_at": None,
+    }
+
+
 def webhook_endpoint(ns: Namespace, rec: Record, with_secret: bool = False) -> dict[str, Any]:
     if rec.get("_deleted"):
         return {"id": rec["id"], "object": "webhook_endpoint", "deleted": True}
@@ -334,6 +480,8 @@ RENDERERS: dict[str, Callable[[Namespace, Record], dict[str, Any]]] = {
     "coupons": coupon,
     "subscriptions": subscription,
     "discounts": discount,
+    # Not a table: previews are rendered from the record the handler computes.
+    "invoices": invoice,
 }
 
 # Field name -> the table an id in that field points to. `None` marks fields Stripe lets

@@ -336,8 +336,10 @@ def retrieve_subscription(call: Call, obj_id: str) -> dict[str, Any]:
     return call.render("subscriptions", rec, p.get("expand", ()))
 
 
-def _apply_items(call: Call, rec: dict[str, Any], entries: list[dict[str, Any]]) -> bool:
-    """Validate every `items[n]` first, then apply; returns whether prices/quantities moved."""
+def apply_items(call: Call, rec: dict[str, Any], entries: list[dict[str, Any]]) -> bool:
+    """Validate every `items[n]` first, then apply; returns whether prices/quantities moved.
+
+    Touches only `rec` (invoice previews apply it to a copy)."""
     by_id = {item["id"]: item for item in rec["items"]}
     plan: list[tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]] = []
     for i, entry in enumerate(entries):
@@ -463,7 +465,7 @@ def update_subscription(call: Call, obj_id: str) -> dict[str, Any]:
     before = call.render("subscriptions", rec)
     items_changed = False
     if p.get("items"):
-        items_changed = _apply_items(call, work, p["items"])
+        items_changed = apply_items(call, work, p["items"])
     if "trial_end" in p:
         _apply_trial_end(call, work, p["trial_end"])
     if items_changed or "proration_behavior" in p:
