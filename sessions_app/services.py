@@ -139,14 +139,20 @@ def session_create(
     return_url: str | None = None,
     metadata: dict[str, str] | None = None,
     context: dict[str, Any] | None = None,
+    hub_session_id: str = "",
+    return_url_is_ours: bool = False,
 ) -> tuple[Session, str]:
     """Start a cancellation session; returns it with its hosted-flow token.
 
     Checks, in order: the return URL is allowed, the subscription exists in the connected
     Stripe account, belongs to the customer, is not canceled, and has no active session
     (the last held by a unique constraint, so it stands under concurrency).
+
+    ``hub_session_id`` links a session the subscription hub opens to that visit; such a
+    session returns to the hub page, a URL of MRRX's own rather than one the merchant sent,
+    so ``return_url_is_ours`` skips the allowlist for it (never set from API input).
     """
-    if return_url:
+    if return_url and not return_url_is_ours:
         allowed, why = return_url_allowed(tenant=tenant, url=return_url, livemode=livemode)
         if not allowed:
             raise ApiError(
@@ -169,6 +175,7 @@ def session_create(
         return_url=return_url or tenant.default_return_url,
         metadata=metadata or {},
         context=context or {},
+        hub_session_id=hub_session_id,
         created_at=now,
         expires_at=now + SESSION_LIFETIME,
     )

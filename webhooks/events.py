@@ -22,7 +22,8 @@ DATA_KEYS: tuple[str, ...] = (
     "survey_response",
     "metadata",
     "livemode",
-    # Where the session came from: "flow" (a subscriber's), "api" (a direct cancel).
+    # Where the session came from: "flow" (a subscriber's), "api" (a direct cancel),
+    # "hub" (the subscription hub).
     "source",
     # The session's status when the event was written (session.expired: expired or
     # abandoned), why it ended early, and what went wrong for session.failed.
@@ -105,6 +106,23 @@ for _event_type in (
         action="extend_trial",
     ),
     EventType("subscription.canceled", "The subscription was canceled.", action="cancel"),
+    # From the subscription hub: ``session_id`` is the hub session's id (``hub_...``) and
+    # ``source`` is ``hub``.
+    EventType(
+        "subscription.resumed",
+        "The customer resumed a paused subscription in the hub.",
+        action="resume",
+    ),
+    EventType(
+        "subscription.reactivated",
+        "The customer undid a scheduled cancellation in the hub.",
+        action="reactivate",
+    ),
+    EventType(
+        "subscription.plan_changed",
+        "The customer moved the subscription to another price in the hub.",
+        action="change_plan",
+    ),
 ):
     register(_event_type)
 

@@ -17,19 +17,31 @@ from .clients import STRIPE_API_VERSION, connect_configured
 from .connections import gateway_for, gateway_for_connection, key_check
 from .errors import StripeGatewayError, StripeNotConnected, WebhookSignatureInvalid
 from .oauth import oauth_authorize_url, oauth_deauthorize, oauth_token
-from .shapes import CANCELLATION_FEEDBACK, OAuthGrant, Price, Subscription, subscription_from_stripe
+from .shapes import (
+    CANCELLATION_FEEDBACK,
+    Discount,
+    InvoicePreview,
+    OAuthGrant,
+    Price,
+    Subscription,
+    SubscriptionOverview,
+    subscription_from_stripe,
+)
 from .signatures import webhook_event_verify
 from .stripe_gateway import StripeGateway
 
 __all__ = [
     "CANCELLATION_FEEDBACK",
     "STRIPE_API_VERSION",
+    "Discount",
+    "InvoicePreview",
     "OAuthGrant",
     "Price",
     "StripeGateway",
     "StripeGatewayError",
     "StripeNotConnected",
     "Subscription",
+    "SubscriptionOverview",
     "WebhookSignatureInvalid",
     "connect_configured",
     "gateway_for",

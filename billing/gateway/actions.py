@@ -1,6 +1,7 @@
-"""The retention actions on a subscription: pause, resume, discount, price swap, trial
-extension and cancellation. Each write is safe to repeat: it carries an idempotency key
-and records it in the subscription's metadata, and its outcome is read back from Stripe."""
+"""The actions on a subscription: pause, resume, discount, price swap and change, trial
+extension, cancellation and its undoing (reactivate). Each write is safe to repeat: it
+carries an idempotency key and records it in the subscription's metadata, and its outcome
+is read back from Stripe."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from mrrx.formats import iso_timestamp
 from .errors import StripeGatewayError, stripe_errors
 from .shapes import (
     COMMENT_MAX,
+    GONE_STATUSES,
     META_ACTION,
     META_ACTION_AT,
     META_ORIGINAL_TRIAL_END,
@@ -221,21 +223,13 @@ class SubscriptionActions:
         idempotency_key: str,
     ) -> dict[str, Any]:
         """Swap the subscription item's price, keeping the item."""
-        current = self._subscription_raw(subscription_id)
-        if not self._done(current, idempotency_key):
-            before = subscription_from_stripe(current)
-            self._update(
-                subscription_id,
-                {
-                    "items": [{"id": before.item_id, "price": new_price_id}],
-                    "proration_behavior": proration_behavior,
-                    "metadata": self._marker(
-                        idempotency_key, **{META_PREVIOUS_PRICE: before.price_id}
-                    ),
-                },
-                f"{idempotency_key}:update",
-            )
-            current = self._subscription_raw(subscription_id)
+        current = self._price_write(
+            subscription_id,
+            new_price_id=new_price_id,
+            proration_behavior=proration_behavior,
+            proration_date=None,
+            idempotency_key=idempotency_key,
+        )
         after = subscription_from_stripe(current)
         if after.price_id != new_price_id:
             raise StripeGatewayError("stripe_error", "Stripe did not change the price.")
@@ -243,6 +237,88 @@ class SubscriptionActions:
             "previous_price_id": (current.get("metadata") or {}).get(META_PREVIOUS_PRICE),
             "new_price_id": after.price_id,
             "new_amount": after.amount,
+        }
+
+    def _price_write(
+        self,
+        subscription_id: str,
+        *,
+        new_price_id: str,
+        proration_behavior: str,
+        proration_date: int | None,
+        idempotency_key: str,
+    ) -> dict[str, Any]:
+        """Put the item on ``new_price_id`` once; the subscription as Stripe has it after."""
+        current = self._subscription_raw(subscription_id)
+        if not self._done(current, idempotency_key):
+            before = subscription_from_stripe(current)
+            params: dict[str, Any] = {
+                "items": [{"id": before.item_id, "price": new_price_id}],
+                "proration_behavior": proration_behavior,
+                "metadata": self._marker(idempotency_key, **{META_PREVIOUS_PRICE: before.price_id}),
+            }
+            if proration_date and proration_behavior != "none":
+                params["proration_date"] = proration_date
+            self._update(subscription_id, params, f"{idempotency_key}:update")
+            current = self._subscription_raw(subscription_id)
+        return current
+
+    def price_change(
+        self,
+        subscription_id: str,
+        *,
+        new_price_id: str,
+        proration_behavior: str,
+        proration_date: int | None,
+        idempotency_key: str,
+    ) -> dict[str, Any]:
+        """Move the subscription to another price the customer chose, prorated as of
+        ``proration_date``: the moment of the preview the customer saw, so that what they
+        are charged is what they were shown (:meth:`invoice_preview` with the same date)."""
+        current = self._price_write(
+            subscription_id,
+            new_price_id=new_price_id,
+            proration_behavior=proration_behavior,
+            proration_date=proration_date,
+            idempotency_key=idempotency_key,
+        )
+        after = subscription_from_stripe(current)
+        if after.price_id != new_price_id:
+            raise StripeGatewayError("stripe_error", "Stripe did not change the price.")
+        return {
+            "previous_price_id": (current.get("metadata") or {}).get(META_PREVIOUS_PRICE),
+            "new_price_id": after.price_id,
+            "new_amount": after.amount,
+            "currency": after.currency,
+            "interval": after.interval,
+            "interval_count": after.interval_count,
+            "proration_behavior": proration_behavior,
+        }
+
+    def reactivate(self, subscription_id: str, *, idempotency_key: str) -> dict[str, Any]:
+        """Undo a scheduled cancellation: the subscription renews again
+        (``cancel_at_period_end`` false). Nothing to undo is no error: it is done."""
+        current = self._subscription_raw(subscription_id)
+        if current.get("status") in GONE_STATUSES:
+            raise StripeGatewayError(
+                "action_not_available", "A subscription that has ended cannot be reactivated."
+            )
+        if current.get("cancel_at_period_end") or current.get("cancel_at"):
+            params: dict[str, Any] = {"metadata": self._marker(idempotency_key)}
+            if current.get("cancel_at_period_end"):
+                params["cancel_at_period_end"] = False
+            else:
+                # A cancellation on a date of its own, not the period's end.
+                params["cancel_at"] = ""
+            self._update(subscription_id, params, f"{idempotency_key}:update")
+            current = self._subscription_raw(subscription_id)
+        if current.get("cancel_at_period_end") or current.get("cancel_at"):
+            raise StripeGatewayError("stripe_error", "Stripe did not undo the cancellation.")
+        return {
+            "cancel_at_period_end": False,
+            "current_period_end": iso_timestamp(
+                subscription_from_stripe(current).current_period_end
+            ),
         }
 
     def trial_extend(

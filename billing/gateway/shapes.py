@@ -82,6 +82,42 @@ class Price:
 
 
 @dataclass(frozen=True)
+class Discount:
+    """A discount on a subscription: what its coupon takes off, and until when."""
+
+    coupon_id: str
+    name: str
+    percent_off: int | float | None
+    amount_off: int | None  # minor units of ``currency``
+    currency: str | None
+    duration: str  # once | repeating | forever
+    duration_in_months: int | None
+    ends_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SubscriptionOverview:
+    """A subscription with its discounts spelled out, as a customer's overview shows it."""
+
+    subscription: Subscription
+    discounts: tuple[Discount, ...]
+
+
+@dataclass(frozen=True)
+class InvoicePreview:
+    """What Stripe would invoice next for a subscription (``invoices.create_preview``)."""
+
+    amount_due: int
+    total: int
+    subtotal: int
+    currency: str
+    # When it would be made: the next renewal, or now for an immediate invoice.
+    invoice_at: datetime | None
+    # The proration lines together: negative when the change leaves a credit.
+    proration_amount: int
+
+
+@dataclass(frozen=True)
 class OAuthGrant:
     """What Stripe's OAuth token exchange tells us about the connected account."""
 
@@ -148,6 +184,42 @@ def subscription_from_stripe(data: dict[str, Any]) -> Subscription:
         cancel_at_period_end=bool(data.get("cancel_at_period_end")),
         canceled_at=utc_datetime(data.get("canceled_at")),
         livemode=bool(data.get("livemode")),
+    )
+
+
+def discount_from_stripe(data: dict[str, Any]) -> Discount:
+    """Our :class:`Discount` from a subscription's discount, its coupon expanded or not."""
+    source = data.get("source") or {}
+    coupon = source.get("coupon") or data.get("coupon") or {}
+    if not isinstance(coupon, dict):
+        coupon = {"id": coupon}
+    percent = coupon.get("percent_off")
+    return Discount(
+        coupon_id=coupon.get("id") or "",
+        name=coupon.get("name") or "",
+        percent_off=plain_number(percent) if percent is not None else None,
+        amount_off=coupon.get("amount_off"),
+        currency=coupon.get("currency"),
+        duration=coupon.get("duration") or "",
+        duration_in_months=coupon.get("duration_in_months"),
+        ends_at=utc_datetime(data.get("end")),
+    )
+
+
+def invoice_preview_from_stripe(data: dict[str, Any]) -> InvoicePreview:
+    lines = (data.get("lines") or {}).get("data") or []
+    proration = sum(
+        line.get("amount") or 0
+        for line in lines
+        if ((line.get("parent") or {}).get("subscription_item_details") or {}).get("proration")
+    )
+    return InvoicePreview(
+        amount_due=data.get("amount_due") or 0,
+        total=data.get("total") or 0,
+        subtotal=data.get("subtotal") or 0,
+        currency=data.get("currency") or "",
+        invoice_at=utc_datetime(data.get("next_payment_attempt") or data.get("created")),
+        proration_amount=proration,
     )
 
 

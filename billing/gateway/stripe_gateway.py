@@ -13,8 +13,12 @@ from .setup import AccountSetup
 from .shapes import (
     GONE_STATUSES,
     SUBSCRIPTION_EXPAND,
+    InvoicePreview,
     Price,
     Subscription,
+    SubscriptionOverview,
+    discount_from_stripe,
+    invoice_preview_from_stripe,
     object_id,
     plain,
     price_from_stripe,
@@ -87,6 +91,76 @@ class StripeGateway(SubscriptionActions, AccountSetup):
                 product_id = object_id(item["price"].get("product"))
                 item["price"]["product"] = {"id": product_id, "name": names.get(product_id, "")}
         return [subscription_from_stripe(s) for s in subs]
+
+    def customers_with_email(self, email: str) -> list[str]:
+        """The ids of every customer with this email (not deleted), newest first."""
+        with stripe_errors():
+            page = self._stripe.v1.customers.list({"email": email, "limit": 100})
+        customers = [c for c in plain(page)["data"] if not c.get("deleted")]
+        customers.sort(key=lambda c: c.get("created") or 0, reverse=True)
+        return [c["id"] for c in customers]
+
+    def subscription_overviews_for_customer(self, customer_id: str) -> list[SubscriptionOverview]:
+        """The customer's live subscriptions, newest first, each with its discounts'
+        coupons (for a page that shows what the customer pays and why)."""
+        with stripe_errors(missing_code="invalid_customer"):
+            page = self._stripe.v1.subscriptions.list(
+                {
+                    "customer": customer_id,
+                    "status": "all",
+                    "limit": 100,
+                    # Four levels at most: products are fetched below.
+                    "expand": ["data.customer", "data.discounts.source.coupon"],
+                }
+            )
+        subs = [s for s in plain(page)["data"] if s.get("status") not in GONE_STATUSES]
+        with stripe_errors():
+            names = self._product_names(
+                {object_id(i["price"].get("product")) for s in subs for i in s["items"]["data"]}
+            )
+        overviews = []
+        for sub in subs:
+            for item in sub["items"]["data"]:
+                product_id = object_id(item["price"].get("product"))
+                item["price"]["product"] = {"id": product_id, "name": names.get(product_id, "")}
+            discounts = tuple(
+                discount_from_stripe(d) for d in sub.get("discounts") or [] if isinstance(d, dict)
+            )
+            overviews.append(
+                SubscriptionOverview(
+                    subscription=subscription_from_stripe(sub), discounts=discounts
+                )
+            )
+        return overviews
+
+    def invoice_preview(
+        self,
+        subscription_id: str,
+        *,
+        new_price_id: str | None = None,
+        proration_behavior: str | None = None,
+        proration_date: int | None = None,
+    ) -> InvoicePreview | None:
+        """The subscription's next invoice, or the one a price change would bring
+        (``new_price_id``, prorated by ``proration_behavior`` as of ``proration_date``);
+        None when nothing more will be invoiced (the subscription is set to cancel)."""
+        params: dict[str, Any] = {"subscription": subscription_id}
+        if new_price_id:
+            current = subscription_from_stripe(self._subscription_raw(subscription_id))
+            details: dict[str, Any] = {"items": [{"id": current.item_id, "price": new_price_id}]}
+            if proration_behavior:
+                details["proration_behavior"] = proration_behavior
+            if proration_date and proration_behavior != "none":
+                details["proration_date"] = proration_date
+            params["subscription_details"] = details
+        try:
+            with stripe_errors(missing_code="subscription_not_found"):
+                invoice = self._stripe.v1.invoices.create_preview(params)
+        except StripeGatewayError as exc:
+            if exc.stripe_code == "invoice_upcoming_none":
+                return None
+            raise
+        return invoice_preview_from_stripe(plain(invoice))
 
     def _product_names(self, product_ids: set[str]) -> dict[str, str]:
         names = {}

@@ -92,6 +92,9 @@ def test_the_registry_declares_every_event_type():
         "subscription.downgraded",
         "subscription.trial_extended",
         "subscription.canceled",
+        "subscription.resumed",
+        "subscription.reactivated",
+        "subscription.plan_changed",
     ]
 
 
