@@ -21,21 +21,20 @@ from tests.worker_fixture import celery_broker, celery_worker_process  # noqa: F
 
 
 @pytest.fixture(scope="package")
-def worker_mail_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the worker's email backend writes each message it sends, as files."""
-    return tmp_path_factory.mktemp("worker-mail")
-
-
-@pytest.fixture(scope="package")
-def celery_worker_env(stripe_emulator, worker_mail_dir: Path) -> dict[str, str]:  # noqa: F811
+def celery_worker_env(stripe_emulator, tmp_path_factory) -> dict[str, str]:  # noqa: F811
     """The worker talks to the emulator, may deliver webhooks to 127.0.0.1, and writes
-    its email to ``worker_mail_dir``."""
+    the email it sends as files into a folder of its own (``worker_mail_dir``)."""
     return {
         "WEBHOOK_ALLOW_LOOPBACK": "1",
         "STRIPE_API_BASE": stripe_emulator.base_url,
         "STRIPE_CONNECT_BASE": stripe_emulator.base_url,
-        "MRRX_TEST_EMAIL_DIR": str(worker_mail_dir),
+        "MRRX_TEST_EMAIL_DIR": str(tmp_path_factory.mktemp("worker-mail")),
     }
+
+
+@pytest.fixture
+def worker_mail_dir(celery_worker_env: dict[str, str]) -> Path:
+    return Path(celery_worker_env["MRRX_TEST_EMAIL_DIR"])
 
 
 @pytest.fixture(autouse=True)
