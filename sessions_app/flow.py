@@ -13,6 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.context import Actor
+from audit.services import audit_record
 from mrrx.api.errors import ApiError
 from offers.eligibility import offers_evaluate
 from offers.selectors import (
@@ -29,14 +31,29 @@ REASON_OTHER_MAX = 500
 FEEDBACK_MAX = 5000
 
 
-def _advance(session: Session, *, from_statuses: tuple[str, ...], to: str, **fields: Any) -> bool:
-    moved = Session.objects.filter(id=session.id, status__in=from_statuses).update(
+@transaction.atomic  # the step and its audit entry: both or neither
+def _advance(
+    session: Session,
+    *,
+    from_statuses: tuple[str, ...],
+    to: str,
+    where: dict[str, Any] | None = None,
+    **fields: Any,
+) -> bool:
+    moved = Session.objects.filter(id=session.id, status__in=from_statuses, **(where or {})).update(
         status=to, **fields
     )
     if moved:
         session.status = to
         for name, value in fields.items():
             setattr(session, name, value)
+        audit_record(
+            action=f"session.{to}",
+            target=session,
+            actor=Actor.subscriber(customer_id=session.customer_id),
+            # What the subscriber chose; the entry's own time stands for the step's.
+            changes={name: value for name, value in fields.items() if not name.endswith("_at")},
+        )
     return moved == 1
 
 
@@ -47,6 +64,15 @@ def session_mark_viewed(*, session: Session) -> bool:
         to=SessionStatus.VIEWED,
         viewed_at=timezone.now(),
     )
+
+
+def reason_required(session: Session) -> bool:
+    """Whether the subscriber must say why before they may cancel.
+
+    A strict click-to-cancel workspace never makes them: in live mode, and in test mode
+    too, so that what a merchant tries out in test mode is what their subscribers get.
+    """
+    return not session.tenant.strict_click_to_cancel
 
 
 def session_choose_reason(*, session: Session, reason: str, reason_other: str = "") -> bool:
@@ -166,18 +192,78 @@ def session_give_feedback(*, session: Session, feedback: str) -> bool:
     )
 
 
-def session_confirm(*, session: Session) -> bool:
-    """Hand the chosen action to a worker. Only the first confirmation moves the session."""
+def session_choose_cancel(*, session: Session) -> bool:
+    """The subscriber goes straight to cancelling, from whichever step they are on.
+
+    Before the survey (allowed only when the reason is optional) nothing of a survey is
+    recorded: no reason, no offers, no feedback. With the offers on screen it is "No
+    thanks, cancel". On the confirmation of an offer it replaces that offer; feedback still
+    owed stays optional on the confirm page.
+    """
+    now = timezone.now()
+    config = flow_config_get(tenant=session.tenant, livemode=session.livemode)
+    choice = {
+        "selected_action": Action.CANCEL,
+        "action_params": {"at_period_end": cancel_at_period_end(config=config)},
+        "action_selected_at": now,
+    }
+    status = session.status
+    if status == SessionStatus.VIEWED:
+        if reason_required(session):
+            message = _("Choose one of the listed reasons.")
+            raise ApiError("validation_error", message, details={"reason": message})
+        return _advance(
+            session,
+            from_statuses=(SessionStatus.VIEWED,),
+            to=SessionStatus.SURVEY_COMPLETED,
+            survey_completed_at=now,
+            **choice,
+        )
+    if status == SessionStatus.OFFER_SHOWN:
+        return session_select_action(session=session, action=Action.CANCEL)
+    if status in (SessionStatus.ACTION_SELECTED, SessionStatus.SURVEY_COMPLETED):
+        # The status stays: whether feedback is still owed does not depend on the action.
+        return _advance(session, from_statuses=(status,), to=status, **choice)
+    return False
+
+
+def session_confirm(*, session: Session, action: str | None = None) -> bool:
+    """Hand the chosen action to a worker. Only the first confirmation moves the session.
+
+    ``action``, when the confirm page names it, must still be the chosen one: a button
+    that said "Pause" never confirms a cancellation chosen meanwhile in another tab.
+    """
     with transaction.atomic():
         moved = _advance(
             session,
             from_statuses=(SessionStatus.SURVEY_COMPLETED,),
             to=SessionStatus.EXECUTING,
+            where={"selected_action": action} if action else None,
             executing_at=timezone.now(),
             execution_attempts=1,
         )
         if moved:
             session_execute_enqueue_on_commit(session.id)
+    return moved
+
+
+def session_confirm_choice(*, session: Session, action: str | None, feedback: str = "") -> bool:
+    """The confirm page: its optional feedback (when still owed) and the confirmation,
+    both or neither."""
+    with transaction.atomic():
+        if session.status == SessionStatus.ACTION_SELECTED:
+            session_give_feedback(session=session, feedback=feedback)
+        moved = session_confirm(session=session, action=action)
+        if not moved:
+            current = Session.objects.filter(pk=session.pk).values_list("status", flat=True)
+            if current.first() in (SessionStatus.ACTION_SELECTED, SessionStatus.SURVEY_COMPLETED):
+                # Not confirmed yet, so the choice changed in another tab: the error undoes
+                # the feedback too, and the page shows the choice as it now is.
+                raise ApiError(
+                    "validation_error",
+                    _("Your choice changed in another window. Please check it and confirm."),
+                    details={"action": action},
+                )
     return moved
 
 
@@ -242,7 +328,9 @@ def session_choose_and_confirm(
     (when the workspace asks for it) and confirm steps, all of them or none.
 
     ``offer_id``, when given, must be the shown offer for ``action``; ``pause_duration_days``
-    one of the pause lengths offered (months x 30). Returns the session, now ``executing``.
+    one of the pause lengths offered (months x 30). Where the reason is optional, ``cancel``
+    may also come before any survey answer, as the hosted page's "Skip to cancel": then no
+    survey is recorded, ``feedback`` included. Returns the session, now ``executing``.
     """
     with transaction.atomic():
         # Locked: a reason changed meanwhile in another tab cannot swap the offers between
@@ -252,7 +340,12 @@ def session_choose_and_confirm(
             .select_related("tenant")
             .get(pk=session.pk)
         )
-        if locked.status != SessionStatus.OFFER_SHOWN:
+        skipping_survey = (
+            action == Action.CANCEL
+            and locked.status in (SessionStatus.CREATED, SessionStatus.VIEWED)
+            and not reason_required(locked)
+        )
+        if locked.status != SessionStatus.OFFER_SHOWN and not skipping_survey:
             raise session_status_error(locked)
         offer = next((o for o in shown_offers(locked) if o["action"] == action), None)
         if (action != Action.CANCEL and offer is None) or (
@@ -279,7 +372,12 @@ def session_choose_and_confirm(
                     details={"pause_duration_days": f"one of {offered}"},
                 )
             pause_months = pause_duration_days // 30
-        moved = session_select_action(session=locked, action=action, pause_months=pause_months)
+        if skipping_survey:
+            if locked.status == SessionStatus.CREATED:
+                session_mark_viewed(session=locked)
+            moved = session_choose_cancel(session=locked)
+        else:
+            moved = session_select_action(session=locked, action=action, pause_months=pause_months)
         if moved and locked.status == SessionStatus.ACTION_SELECTED:
             moved = session_give_feedback(session=locked, feedback=feedback)
         if not (moved and session_confirm(session=locked)):

@@ -143,6 +143,11 @@ def flow_repr(session: Session, *, explain: bool = False) -> dict[str, Any]:
     """The session as its subscriber sees it, at whatever step it is."""
     config = flow_config_get(tenant=session.tenant, livemode=session.livemode)
     choosing = session.status == SessionStatus.OFFER_SHOWN
+    reason_required = flow.reason_required(session)
+    # Before the survey, cancelling is open only where the reason is optional.
+    may_cancel = choosing or (
+        not reason_required and session.status in (SessionStatus.CREATED, SessionStatus.VIEWED)
+    )
     finished = session.status in (SessionStatus.COMPLETED, SessionStatus.FAILED)
     result = presentation.result(session) if finished else None
     outcome = outcome_repr(session) if session.status == SessionStatus.COMPLETED else None
@@ -164,9 +169,10 @@ def flow_repr(session: Session, *, explain: bool = False) -> dict[str, Any]:
         }
         if session.survey_reason
         else None,
+        "reason_required": reason_required,
         "feedback_requested": config.ask_feedback,
         "offers": _offers(session) if choosing else None,
-        "cancel": _cancel_option(session, config) if choosing else None,
+        "cancel": _cancel_option(session, config) if may_cancel else None,
         "ineligible_offers": _ineligible(session) if choosing and explain else None,
         "choice": {
             "action": session.selected_action,
@@ -346,13 +352,21 @@ class FlowSerializer(serializers.Serializer):
     subscription = FlowSubscriptionSerializer()
     reasons = FlowReasonSerializer(many=True, help_text="in the configured order")
     reason = FlowChosenReasonSerializer(allow_null=True)
+    reason_required = serializers.BooleanField(
+        help_text="false when the workspace has strict click-to-cancel on: `execute` with "
+        "`cancel` then also works before any survey answer (and records no survey)"
+    )
     feedback_requested = serializers.BooleanField(
-        help_text="whether the workspace asks for feedback (`feedback` on execute)"
+        help_text="whether the workspace asks for feedback (`feedback` on execute, kept "
+        "when a reason was given)"
     )
     offers = FlowOfferSerializer(
         many=True, allow_null=True, help_text="while the status is `offer_shown`"
     )
-    cancel = FlowCancelOptionSerializer(allow_null=True, help_text="with `offers`")
+    cancel = FlowCancelOptionSerializer(
+        allow_null=True,
+        help_text="with `offers`; and before the survey too when `reason_required` is false",
+    )
     ineligible_offers = FlowIneligibleOfferSerializer(
         many=True, allow_null=True, help_text="with `offers`, when asked with `?explain=1`"
     )
@@ -400,6 +414,7 @@ _BASE_EXAMPLE = {
         {"code": "not_using_enough", "label": "Not using it enough"},
         {"code": "other", "label": "Other"},
     ],
+    "reason_required": False,
     "feedback_requested": True,
     "offers": None,
     "cancel": None,
@@ -608,7 +623,9 @@ class FlowExecuteApi(FlowApiView):
             "Records the choice (and the feedback, when the workspace asks for it) and "
             "queues the action on Stripe, in one step: it runs once, whatever is retried. "
             "Answers 202 with the session `executing`; poll `GET /api/v1/flow` for the "
-            "outcome."
+            "outcome. Other actions come after `POST /flow/survey`; `cancel` too, unless "
+            "`reason_required` is false (strict click-to-cancel): then it may come first, "
+            "and the session records no reason and no feedback."
         ),
         tags=["flow"],
         request=InputSerializer,

@@ -149,7 +149,14 @@ def _render_step(request: HttpRequest, session: Session, token: str, **extra: An
     base = {"plan": presentation.plan(session), **extra}
     if status == SessionStatus.VIEWED:
         return _page(
-            request, "flow/reason.html", session, {**base, "reasons": reasons_for(config=config)}
+            request,
+            "flow/reason.html",
+            session,
+            {
+                **base,
+                "reasons": reasons_for(config=config),
+                "reason_optional": not flow.reason_required(session),
+            },
         )
     if status == SessionStatus.OFFER_SHOWN:
         return _page(
@@ -163,13 +170,18 @@ def _render_step(request: HttpRequest, session: Session, token: str, **extra: An
                 "reasons": reasons_for(config=config),
             },
         )
-    if status == SessionStatus.ACTION_SELECTED:
+    if status in (SessionStatus.ACTION_SELECTED, SessionStatus.SURVEY_COMPLETED):
+        # Feedback still owed is an optional box on the confirm page, not a page of its
+        # own: cancelling stays within three actions whatever the workspace asks.
         return _page(
-            request, "flow/feedback.html", session, {**base, "choice": presentation.choice(session)}
-        )
-    if status == SessionStatus.SURVEY_COMPLETED:
-        return _page(
-            request, "flow/confirm.html", session, {**base, "choice": presentation.choice(session)}
+            request,
+            "flow/confirm.html",
+            session,
+            {
+                **base,
+                "choice": presentation.choice(session),
+                "ask_feedback": status == SessionStatus.ACTION_SELECTED,
+            },
         )
     if status == SessionStatus.EXECUTING:
         return _page(request, "flow/progress.html", session, base)
@@ -224,11 +236,17 @@ def _perform(request: HttpRequest, session: Session) -> None:
             action=data.get("action", ""),
             pause_months=int(months) if months and months.isdigit() else None,
         )
-    elif step == "feedback":
+    elif step == "cancel":
+        flow.session_choose_cancel(session=session)
+    elif step == "feedback":  # a feedback page opened before feedback joined the confirm page
         feedback = "" if data.get("skip") else data.get("feedback", "")
         flow.session_give_feedback(session=session, feedback=feedback)
     elif step == "confirm":
-        flow.session_confirm(session=session)
+        flow.session_confirm_choice(
+            session=session,
+            action=data.get("action") or None,
+            feedback=data.get("feedback", ""),
+        )
     else:
         raise ApiError("validation_error", _("Unknown step."), details={"step": step})
 

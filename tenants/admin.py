@@ -46,6 +46,7 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
                 "changed. Replies go to the reply-to address, else to the support email.",
             },
         ),
+        ("Cancel flow", {"fields": ["strict_click_to_cancel"]}),
         ("Return URLs", {"fields": ["return_url_allowlist", "default_return_url"]}),
         ("Limits", {"fields": ["rate_limit_overrides"]}),
     ]

@@ -10,6 +10,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
+from django.utils.translation import gettext_lazy as _
 from PIL import Image, UnidentifiedImageError
 
 from .members import membership_role_check
@@ -67,14 +68,21 @@ class TenantForm(forms.ModelForm):
         model = Tenant
         fields = [
             "name", "slug", "brand_color", "logo", "support_email", "return_url_allowlist",
-            "default_return_url", "rate_limit_overrides",
+            "default_return_url", "rate_limit_overrides", "strict_click_to_cancel",
         ]  # fmt: skip
         widgets = {"brand_color": forms.TextInput(attrs={"type": "color"})}
         help_texts = {
             "brand_color": "#RRGGBB: buttons and the header of the hosted pages.",
             "logo": "PNG, JPEG or WebP, at most 512 KB. Shown in the hosted pages' header.",
             "support_email": "Shown to subscribers on the hosted pages.",
+            "strict_click_to_cancel": _(
+                "On: subscribers may cancel without giving a reason. The first page of the "
+                "cancel flow has a 'Skip to cancel' button, in live and test mode, "
+                "and the flow API takes a cancel before any survey answer. Off: they choose "
+                "a reason first. Either way, cancelling never takes more than three clicks."
+            ),
         }
+        labels = {"strict_click_to_cancel": _("Strict click-to-cancel")}
 
     def clean_brand_color(self) -> str:
         color = (self.cleaned_data.get("brand_color") or "").strip()

@@ -43,7 +43,7 @@ def test_walk_to_a_pause_and_back_to_the_merchant(shop, browser, emulator):
     page = browser.get(path)
     assert page.status_code == 200
     html = page.content.decode()
-    assert 'value="not_using_enough"' in html and 'type="radio"' in html
+    assert 'name="reason" value="not_using_enough"' in html and 'type="submit"' in html
     assert "Pro Plan" in html and "$29.00" in html
     assert Session.objects.get(pk=session_id).status == "viewed"
 

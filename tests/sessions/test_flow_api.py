@@ -119,7 +119,9 @@ def test_get_shows_the_session_as_the_subscriber_sees_it_and_marks_it_viewed(sho
         "brand_color": "#0f766e",
         "logo_url": f"{settings.PUBLIC_BASE_URL}{settings.MEDIA_URL}logos/acme.png",
     }
-    assert body["reason"] is None and body["offers"] is None and body["cancel"] is None
+    assert body["reason"] is None and body["offers"] is None
+    # A new workspace is strict click-to-cancel: cancelling is open before the survey.
+    assert body["reason_required"] is False and body["cancel"]["action"] == "cancel"
     assert body["outcome"] is None and body["return_url"] is None
     assert body["feedback_requested"] is True
     # The hosted page shows the same plan line.
@@ -345,8 +347,12 @@ def test_a_failed_action_says_so_and_goes_back_without_a_result(shop, started):
     assert body["return_url"] == "https://app.example.com/account"
 
 
-def test_execute_before_the_survey_is_refused_with_a_clear_detail(started):
+def test_execute_before_the_survey_is_refused_with_a_clear_detail(shop, started):
     session_id, subscriber = started
+    # Where the reason is optional (strict click-to-cancel), cancel may come first:
+    # tests/sessions/test_click_to_cancel.py.
+    shop.tenant.strict_click_to_cancel = False
+    shop.tenant.save()
     subscriber.get("/api/v1/flow")
     response = _post(subscriber, "/api/v1/flow/execute", {"action": "cancel"})
     error = _error(
@@ -558,7 +564,7 @@ def test_an_allowlisted_origin_may_read_answers_and_errors(started):
     assert "X-RateLimit-Remaining" in ok["Access-Control-Expose-Headers"]
     assert "Access-Control-Allow-Credentials" not in ok
     refused = _post(
-        subscriber, "/api/v1/flow/execute", {"action": "cancel"}, HTTP_ORIGIN=ALLOWED_ORIGIN
+        subscriber, "/api/v1/flow/execute", {"action": "pause"}, HTTP_ORIGIN=ALLOWED_ORIGIN
     )
     assert refused.status_code == 400
     assert refused["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
