@@ -251,9 +251,11 @@ def result(session: Session) -> dict[str, str]:
         case _:
             if details.get("cancel_at_period_end"):
                 text = _("Your subscription is canceled. You keep access until %(date)s.") % {
+                    # Access lasts to the end of the paid period; canceled_at is when
+                    # the cancellation was asked for.
                     "date": day(
-                        details.get("canceled_at")
-                        or session.subscription_snapshot.get("current_period_end")
+                        session.subscription_snapshot.get("current_period_end")
+                        or details.get("canceled_at")
                     )
                 }
             else:
