@@ -8,6 +8,7 @@ class DashboardConfig(AppConfig):
     verbose_name = "Dashboard"
 
     def ready(self) -> None:
-        from . import heartbeats
+        from . import heartbeats, metrics
 
         heartbeats.connect()
+        metrics.register()

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from celery.schedules import schedule as interval_schedule
 from django.conf import settings
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -24,6 +25,7 @@ from .models import Heartbeat
 logger = logging.getLogger(__name__)
 
 QUEUES = ("actions", "webhooks", "default")
+BROKER_READ_TIMEOUTS = {"socket_connect_timeout": 1, "socket_timeout": 1}
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,9 @@ def queue_depths() -> list[Figure]:
     """
     figures = []
     try:
-        with celery_app.connection_for_read() as connection:
+        # Bounded waits: a broker that accepts connections but never answers must not
+        # hang this page or a metrics scrape.
+        with celery_app.connection_for_read(transport_options=BROKER_READ_TIMEOUTS) as connection:
             connection.ensure_connection(max_retries=1, timeout=2)
             channel = connection.default_channel
             for name in QUEUES:
@@ -71,10 +75,15 @@ def _changelist(name: str, **params: Any) -> str:
     return f"{reverse(f'admin:{name}_changelist')}?{urlencode(params)}"
 
 
+def deliveries_due(now: datetime) -> QuerySet[Delivery]:
+    """Webhook deliveries whose next attempt is due (pending, at or before ``now``)."""
+    return Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+
+
 def backlog(now: datetime | None = None) -> list[Figure]:
     now = now or timezone.now()
     stuck_before = now - STUCK_AFTER
-    due = Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+    due = deliveries_due(now)
     failed = Delivery.objects.filter(status=Delivery.Status.FAILED)
     stuck = Session.objects.filter(status=SessionStatus.EXECUTING, executing_at__lt=stuck_before)
     disabled = Endpoint.objects.filter(enabled=False)

@@ -29,6 +29,8 @@ from celery.app.trace import LOG_RECEIVED, LOG_SUCCESS
 from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponse
 
+from .metrics import record_http_request
+
 request_id_var: ContextVar[str | None] = ContextVar("mrrx_request_id", default=None)
 session_id_var: ContextVar[str | None] = ContextVar("mrrx_session_id", default=None)
 
@@ -167,14 +169,12 @@ class RequestIdMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request_id
+        elapsed = time.perf_counter() - started
+        record_http_request(request=request, status=response.status_code, seconds=elapsed)
         # The access log, written here rather than by gunicorn so that it goes through the
         # redaction filter: hosted-flow paths carry a session's token.
         access_logger.info(
-            "%s %s %s %.1fms",
-            request.method,
-            request.path,
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
+            "%s %s %s %.1fms", request.method, request.path, response.status_code, elapsed * 1000
         )
         return response
 

@@ -448,3 +448,16 @@ LOGO_MAX_BYTES = 512 * 1024
 ANALYTICS_DEFAULT_DAYS = 30
 # Where operators run Flower (the optional Procfile process); linked from Operations.
 FLOWER_URL = env("FLOWER_URL", default="")
+
+# --- Metrics -------------------------------------------------------------------------------
+# GET /metrics answers only a bearer token equal to this; unset, the endpoint is off (404).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# Every process writes its counts to files here and a scrape adds them up (prometheus-client's
+# multiprocess mode, which it reads from the environment before its first metric exists). What
+# starts the processes empties it first (make run, Procfile's release, deploy/systemd), as
+# `manage.py metrics_reset` does; gunicorn.conf.py repeats this default for gunicorn's master.
+PROMETHEUS_MULTIPROC_DIR = Path(
+    env("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "prometheus"))
+).resolve()
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)

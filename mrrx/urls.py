@@ -10,6 +10,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from dashboard.views import media_view
 
 from .api.errors import api_not_found
+from .metrics import metrics_view
 
 handler400 = "mrrx.api.errors.handler400"
 handler403 = "mrrx.api.errors.handler403"
@@ -17,6 +18,8 @@ handler404 = "mrrx.api.errors.handler404"
 handler500 = "mrrx.api.errors.handler500"
 
 urlpatterns = [
+    # Prometheus' scrape (off unless METRICS_TOKEN is set).
+    path("metrics", metrics_view, name="metrics"),
     path("api/v1/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include(("mrrx.api_urls", "api"), namespace="v1")),

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from billing.gateway import StripeGatewayError, Subscription, gateway_for
 from mrrx.api.errors import ApiError
+from mrrx.metrics import record_session_created
 from offers.selectors import cancel_at_period_end, flow_config_get, reasons_for
 from tenants.models import Tenant
 
@@ -216,6 +217,7 @@ def subscription_cancel(
         # Never acted on and never announced: the claim goes as if it had not been made.
         Session.objects.filter(id=session.id, status=SessionStatus.EXECUTING).delete()
         raise
+    record_session_created(source=session.source, livemode=livemode)
     try:
         session_execute(session_id=session.id)
     except StripeGatewayError as exc:

@@ -17,6 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from billing.gateway import StripeGatewayError, gateway_for
+from mrrx.metrics import record_session_completed, record_session_failed
 from webhooks.services import event_emit
 
 from .jobs import session_execute_enqueue
@@ -125,6 +126,9 @@ def session_complete(*, session: Session, details: dict[str, Any]) -> bool:
             data=data,
         )
         receipt_record(session=session)
+    record_session_completed(
+        outcome=session.selected_action, source=session.source, livemode=session.livemode
+    )
     return True
 
 
@@ -151,6 +155,7 @@ def session_fail(*, session: Session, error: StripeGatewayError) -> bool:
             type="session.failed",
             data={**session_event_data(session), "error": failure},
         )
+    record_session_failed(source=session.source, livemode=session.livemode)
     logger.warning("session %s failed: %s", session.id, error.message)
     return True
 

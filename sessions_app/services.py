@@ -15,6 +15,7 @@ from django.utils import timezone
 from billing.gateway import StripeGatewayError, Subscription, gateway_for
 from mrrx.api.errors import ApiError
 from mrrx.formats import iso_timestamp
+from mrrx.metrics import record_session_created
 from tenants.models import Tenant
 from tenants.selectors import return_url_allowed
 from webhooks.services import event_emit, event_emit_many
@@ -206,6 +207,7 @@ def session_create(
             "An active session already exists for this subscription.",
             details={"session_id": existing, "subscription_id": subscription.id},
         ) from exc
+    record_session_created(source=session.source, livemode=livemode)
     token = session_token(
         session_id=session.id,
         tenant_id=tenant.pk,

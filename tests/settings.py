@@ -6,7 +6,10 @@ supply their own here. Everything else is exactly what the product runs with.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 _TEST_SECRETS = {
     "SECRET_KEY": "test-secret-key-not-for-production-0123456789abcdefghijklmnop",
@@ -16,6 +19,12 @@ _TEST_SECRETS = {
 }
 for _name, _value in _TEST_SECRETS.items():
     os.environ.setdefault(_name, _value)
+# Metrics are counted in a directory of this run's own (worker processes started by tests
+# inherit it), so that they never mix with a running `make run`'s or another run's.
+if "MRRX_TEST_METRICS_DIR" not in os.environ:
+    os.environ["MRRX_TEST_METRICS_DIR"] = tempfile.mkdtemp(prefix="mrrx-test-metrics-")
+    atexit.register(shutil.rmtree, os.environ["MRRX_TEST_METRICS_DIR"], ignore_errors=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.environ["MRRX_TEST_METRICS_DIR"]
 
 from mrrx.settings import *  # noqa: E402, F403
 from mrrx.settings import DATABASES, VAR_DIR  # noqa: E402

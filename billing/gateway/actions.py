@@ -44,7 +44,7 @@ class SubscriptionActions:
         raise NotImplementedError
 
     def _update(self, subscription_id: str, params: dict[str, Any], idempotency_key: str) -> None:
-        with stripe_errors(missing_code="subscription_not_found"):
+        with stripe_errors("subscriptions.update", missing_code="subscription_not_found"):
             self._stripe.v1.subscriptions.update(
                 subscription_id, params, {"idempotency_key": idempotency_key}
             )
@@ -101,7 +101,7 @@ class SubscriptionActions:
 
     def _coupon(self, coupon_id: str) -> dict[str, Any] | None:
         try:
-            with stripe_errors(missing_code="coupon_not_found"):
+            with stripe_errors("coupons.retrieve", missing_code="coupon_not_found"):
                 return plain(self._stripe.v1.coupons.retrieve(coupon_id))
         except StripeGatewayError as exc:
             if exc.code == "coupon_not_found":
@@ -146,7 +146,7 @@ class SubscriptionActions:
         else:
             params["duration"] = "forever"
         try:
-            with stripe_errors():
+            with stripe_errors("coupons.create"):
                 return plain(
                     self._stripe.v1.coupons.create(params, {"idempotency_key": idempotency_key})
                 )
@@ -376,7 +376,7 @@ class SubscriptionActions:
         current = self._subscription_raw(subscription_id)
         if current.get("status") != "canceled":
             if not at_period_end:
-                with stripe_errors(missing_code="subscription_not_found"):
+                with stripe_errors("subscriptions.cancel", missing_code="subscription_not_found"):
                     self._stripe.v1.subscriptions.cancel(
                         subscription_id,
                         {"cancellation_details": details} if details else {},

@@ -4,12 +4,15 @@ translated here, so nothing else sees one."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import stripe
 from stripe.oauth_error import OAuthError
+
+from mrrx.metrics import record_stripe_call
 
 logger = logging.getLogger(__name__)
 
@@ -111,11 +114,25 @@ def _translate(exc: stripe.StripeError, *, missing_code: str) -> StripeGatewayEr
     )
 
 
+def _metric_result(error: StripeGatewayError) -> str:
+    if error.stripe_code:
+        return error.stripe_code
+    return f"http_{error.http_status}" if error.http_status else "connection_error"
+
+
 @contextmanager
-def stripe_errors(*, missing_code: str = "stripe_error") -> Iterator[None]:
+def stripe_errors(
+    operation: str = "other", *, missing_code: str = "stripe_error"
+) -> Iterator[None]:
+    """Translate Stripe's errors inside the block, and count the call in the metrics under
+    ``operation`` (Stripe's name for it: ``subscriptions.update``) and its result."""
+    started = time.perf_counter()
     try:
         yield
     except stripe.StripeError as exc:
         error = _translate(exc, missing_code=missing_code)
+        seconds = time.perf_counter() - started
+        record_stripe_call(operation=operation, result=_metric_result(error), seconds=seconds)
         logger.info("Stripe call failed: %r", error)
         raise error from exc
+    record_stripe_call(operation=operation, result="ok", seconds=time.perf_counter() - started)

@@ -23,7 +23,7 @@ def oauth_authorize_url(*, livemode: bool, state: str, redirect_uri: str) -> str
 def oauth_token(*, livemode: bool, code: str) -> OAuthGrant:
     """Exchange an authorization code for the connected account's id."""
     client = platform_client(livemode)
-    with stripe_errors():
+    with stripe_errors("oauth.token"):
         token = client.oauth.token({"grant_type": "authorization_code", "code": code})
     data = plain(token)
     return OAuthGrant(
@@ -36,5 +36,5 @@ def oauth_token(*, livemode: bool, code: str) -> OAuthGrant:
 def oauth_deauthorize(*, livemode: bool, account_id: str) -> None:
     """Revoke this platform's access to a connected account."""
     client = platform_client(livemode)
-    with stripe_errors():
+    with stripe_errors("oauth.deauthorize"):
         client.oauth.deauthorize({"stripe_user_id": account_id})  # type: ignore[typeddict-item]

@@ -38,7 +38,7 @@ class StripeGateway(SubscriptionActions, AccountSetup):
     def _subscription_raw(self, subscription_id: str) -> dict[str, Any]:
         # The hot read of every session and action: the raw JSON, without building
         # stripe-python objects only to turn them back into dicts (~2.5 ms a call here).
-        with stripe_errors(missing_code="subscription_not_found"):
+        with stripe_errors("subscriptions.retrieve", missing_code="subscription_not_found"):
             response = self._stripe.raw_request(
                 "get",
                 f"/v1/subscriptions/{quote(subscription_id, safe='')}",
@@ -52,7 +52,7 @@ class StripeGateway(SubscriptionActions, AccountSetup):
 
     def customer_find_by_email(self, email: str) -> str | None:
         """The id of the customer with this email (the newest if several), or None."""
-        with stripe_errors():
+        with stripe_errors("customers.list"):
             page = self._stripe.v1.customers.list({"email": email, "limit": 100})
         customers = [c for c in plain(page)["data"] if not c.get("deleted")]
         if not customers:
@@ -61,7 +61,7 @@ class StripeGateway(SubscriptionActions, AccountSetup):
 
     def customer_exists(self, customer_id: str) -> bool:
         try:
-            with stripe_errors(missing_code="invalid_customer"):
+            with stripe_errors("customers.retrieve", missing_code="invalid_customer"):
                 customer = plain(self._stripe.v1.customers.retrieve(customer_id))
         except StripeGatewayError as exc:
             if exc.code == "invalid_customer":
@@ -71,7 +71,7 @@ class StripeGateway(SubscriptionActions, AccountSetup):
 
     def subscriptions_live_for_customer(self, customer_id: str) -> list[Subscription]:
         """The customer's subscriptions that are not canceled or expired, newest first."""
-        with stripe_errors(missing_code="invalid_customer"):
+        with stripe_errors("subscriptions.list", missing_code="invalid_customer"):
             page = self._stripe.v1.subscriptions.list(
                 {
                     "customer": customer_id,
@@ -82,7 +82,7 @@ class StripeGateway(SubscriptionActions, AccountSetup):
                 }
             )
         subs = [s for s in plain(page)["data"] if s.get("status") not in GONE_STATUSES]
-        with stripe_errors():
+        with stripe_errors("products.retrieve"):
             names = self._product_names(
                 {object_id(i["price"].get("product")) for s in subs for i in s["items"]["data"]}
             )
@@ -94,7 +94,7 @@ class StripeGateway(SubscriptionActions, AccountSetup):
 
     def customers_with_email(self, email: str) -> list[str]:
         """The ids of every customer with this email (not deleted), newest first."""
-        with stripe_errors():
+        with stripe_errors("customers.list"):
             page = self._stripe.v1.customers.list({"email": email, "limit": 100})
         customers = [c for c in plain(page)["data"] if not c.get("deleted")]
         customers.sort(key=lambda c: c.get("created") or 0, reverse=True)
@@ -103,7 +103,7 @@ class StripeGateway(SubscriptionActions, AccountSetup):
     def subscription_overviews_for_customer(self, customer_id: str) -> list[SubscriptionOverview]:
         """The customer's live subscriptions, newest first, each with its discounts'
         coupons (for a page that shows what the customer pays and why)."""
-        with stripe_errors(missing_code="invalid_customer"):
+        with stripe_errors("subscriptions.list", missing_code="invalid_customer"):
             page = self._stripe.v1.subscriptions.list(
                 {
                     "customer": customer_id,
@@ -114,7 +114,7 @@ class StripeGateway(SubscriptionActions, AccountSetup):
                 }
             )
         subs = [s for s in plain(page)["data"] if s.get("status") not in GONE_STATUSES]
-        with stripe_errors():
+        with stripe_errors("products.retrieve"):
             names = self._product_names(
                 {object_id(i["price"].get("product")) for s in subs for i in s["items"]["data"]}
             )
@@ -154,7 +154,7 @@ class StripeGateway(SubscriptionActions, AccountSetup):
                 details["proration_date"] = proration_date
             params["subscription_details"] = details
         try:
-            with stripe_errors(missing_code="subscription_not_found"):
+            with stripe_errors("invoices.create_preview", missing_code="subscription_not_found"):
                 invoice = self._stripe.v1.invoices.create_preview(params)
         except StripeGatewayError as exc:
             if exc.stripe_code == "invoice_upcoming_none":
@@ -169,7 +169,7 @@ class StripeGateway(SubscriptionActions, AccountSetup):
         return names
 
     def price_get(self, price_id: str) -> Price:
-        with stripe_errors():
+        with stripe_errors("prices.retrieve"):
             obj = self._stripe.v1.prices.retrieve(price_id, {"expand": ["product"]})
         return price_from_stripe(plain(obj))
 
@@ -182,7 +182,7 @@ class StripeGateway(SubscriptionActions, AccountSetup):
             "limit": 100,
             "expand": ["data.product"],
         }
-        with stripe_errors():
+        with stripe_errors("prices.list"):
             while True:
                 page = plain(self._stripe.v1.prices.list(params))
                 prices.extend(price_from_stripe(p) for p in page["data"])
@@ -193,5 +193,5 @@ class StripeGateway(SubscriptionActions, AccountSetup):
 
     def check(self) -> None:
         """A harmless read proving the credentials work (raises StripeGatewayError)."""
-        with stripe_errors():
+        with stripe_errors("customers.list"):
             self._stripe.v1.customers.list({"limit": 1})

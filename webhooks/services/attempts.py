@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from mrrx.formats import iso_timestamp
+from mrrx.metrics import record_webhook_attempt
 
 from .. import transport
 from ..models import Delivery, DeliveryAttempt, Endpoint, Event
@@ -182,6 +183,7 @@ def _attempt_record(
         next_attempt_at=None if wait is None else now + timedelta(seconds=wait),
         completed_at=None if status == Delivery.Status.PENDING else now,
     )
+    record_webhook_attempt(status_code=code, seconds=result.duration_ms / 1000)
     _endpoint_record_outcome(endpoint=endpoint, succeeded=succeeded, status_code=code, at=now)
     return logged
 
