@@ -1,0 +1,333 @@
+/**
+ * The API's objects as it sends them: field names are the JSON's own (snake_case), so what
+ * the README's curl examples show is what these types describe.
+ */
+
+export type Action = "pause" | "discount" | "downgrade" | "extend_trial" | "cancel";
+
+export type Reason =
+  | "too_expensive"
+  | "not_using_enough"
+  | "missing_features"
+  | "switching_competitor"
+  | "technical_issues"
+  | "business_closing"
+  | "other";
+
+export type SessionStatus =
+  | "created"
+  | "viewed"
+  | "offer_shown"
+  | "action_selected"
+  | "survey_completed"
+  | "executing"
+  | "completed"
+  | "failed"
+  | "expired"
+  | "abandoned";
+
+/** A timestamp as a query may take it: ISO 8601, Unix seconds, or a `Date`. */
+export type Timestamp = string | number | Date;
+
+export interface Pagination {
+  has_more: boolean;
+  /** Pass as `cursor` for the next page; null on the last one. */
+  next_cursor: string | null;
+}
+
+export interface Page<T> {
+  data: T[];
+  pagination: Pagination;
+}
+
+export interface Outcome {
+  action: Action;
+  executed_at: string;
+  details: Record<string, unknown>;
+}
+
+export interface SurveyResponse {
+  reason: string;
+  reason_other: string | null;
+  feedback: string | null;
+}
+
+// --- Sessions ----------------------------------------------------------------------------
+
+export interface SessionCreateParams {
+  /** `cus_...`; or give `customer_email`. */
+  customer_id?: string;
+  customer_email?: string;
+  /** `sub_...`; may be left out when the customer has exactly one live subscription. */
+  subscription_id?: string;
+  /** Where the subscriber is sent back to; must be on the workspace's allowlist. */
+  return_url?: string;
+  metadata?: Record<string, string>;
+  context?: { plan?: string; mrr?: number; tenure_days?: number };
+}
+
+export interface SessionCreated {
+  id: string;
+  /** The session token: the flow API's credential for this one session. */
+  token: string;
+  /** The hosted page to redirect the subscriber to. */
+  url: string;
+  expires_at: string;
+  status: string;
+  livemode: boolean;
+}
+
+export interface Session {
+  id: string;
+  status: SessionStatus;
+  subscription: {
+    id: string;
+    product_name: string;
+    price: { amount: number | null; currency: string; interval: string };
+    current_period_end: string | null;
+  };
+  outcome: Outcome | null;
+  survey_response: SurveyResponse | null;
+  created_at: string;
+  expires_at: string;
+  customer_id: string;
+  metadata: Record<string, string>;
+  return_url: string | null;
+  livemode: boolean;
+  /** `flow`: a subscriber's session; `api`: a direct cancel by your backend. */
+  source: "flow" | "api";
+}
+
+export interface SessionListParams {
+  /** One status or several. */
+  status?: SessionStatus | SessionStatus[];
+  customer_id?: string;
+  subscription_id?: string;
+  created?: { gte?: Timestamp; lt?: Timestamp };
+  /** 1 to 100; the API's default is 20. */
+  limit?: number;
+  cursor?: string;
+}
+
+// --- Direct cancel -----------------------------------------------------------------------
+
+export interface SubscriptionCancelParams {
+  reason?: string;
+  /** Required with `reason: "other"`, and only allowed with it. */
+  reason_other?: string;
+  /** Stripe's cancellation comment; needs a `reason`. */
+  feedback?: string;
+  /** Defaults to the workspace's cancel timing. */
+  at_period_end?: boolean;
+  /** When given, must own the subscription. */
+  customer_id?: string;
+}
+
+// --- Custom sessions ---------------------------------------------------------------------
+
+export interface CustomSessionParams {
+  /** Your own stable id: the first report creates the record, later ones update it. */
+  external_id: string;
+  customer_id: string;
+  /** ISO 8601 or Unix seconds; never moves once recorded. */
+  started_at: string | number;
+  subscription_id?: string;
+  reason?: Reason | "";
+  reason_other?: string;
+  offers_shown?: Array<{ action: Action; label?: string }>;
+  /** No outcome: the subscriber left your flow without deciding. */
+  outcome?: { action: Action; details?: Record<string, unknown> } | null;
+  /** The subscription's monthly amount in minor units. */
+  mrr?: { amount: number; currency: string } | null;
+  metadata?: Record<string, string>;
+}
+
+export interface CustomSession {
+  id: string;
+  external_id: string;
+  customer_id: string;
+  subscription_id: string | null;
+  started_at: string;
+  reason: Reason | null;
+  reason_other: string | null;
+  offers_shown: Array<{ action: Action; label?: string }>;
+  outcome: { action: Action; details?: Record<string, unknown> } | null;
+  mrr: { amount: number; currency: string } | null;
+  metadata: Record<string, string>;
+  livemode: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface CustomSessionListParams {
+  external_id?: string;
+  customer_id?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+// --- Hub sessions ------------------------------------------------------------------------
+
+export interface HubSessionCreateParams {
+  /** `cus_...`; or give `customer_email`. */
+  customer_id?: string;
+  customer_email?: string;
+  return_url?: string;
+  metadata?: Record<string, string>;
+}
+
+export interface HubSessionCreated {
+  id: string;
+  token: string;
+  /** The subscription hub page to send the customer to. */
+  url: string;
+  expires_at: string;
+}
+
+export interface HubSession {
+  id: string;
+  expires_at: string;
+  [field: string]: unknown;
+}
+
+// --- Results, workspace, health ----------------------------------------------------------
+
+export interface VerifiedResult {
+  valid: boolean;
+  session_id: string;
+  workspace_id: string;
+  livemode: boolean;
+  status: string;
+  customer_id: string;
+  subscription_id: string;
+  outcome: Outcome | null;
+  survey_response: SurveyResponse | null;
+}
+
+export interface Workspace {
+  id: string;
+  name: string;
+  livemode: boolean;
+  mode: "test" | "live";
+  scopes: string[];
+  key: { prefix: string; name: string; expires_at: string | null };
+}
+
+export interface Health {
+  status: "healthy" | "unhealthy";
+  timestamp: string;
+  version: string;
+  /** With `deep: true`: each component's check. */
+  components?: Record<string, { status: string; [field: string]: unknown }>;
+  failing?: string[];
+}
+
+// --- The flow API ------------------------------------------------------------------------
+
+export interface FlowOffer {
+  /** Send it back as `offer_id`. */
+  id: string;
+  action: Exclude<Action, "cancel">;
+  title: string;
+  terms: string;
+  ends: string;
+  params: {
+    pause_options?: Array<{ months: number; days: number; label: string; until: string }>;
+    percent_off?: number;
+    amount_off?: number;
+    duration_months?: number;
+    coupon_id?: string;
+    new_price_id?: string;
+    new_amount?: number;
+    currency?: string;
+    interval?: string;
+    product_name?: string;
+    extension_days?: number;
+  };
+}
+
+export interface Flow {
+  id: string;
+  status: SessionStatus;
+  livemode: boolean;
+  expires_at: string;
+  workspace: { name: string; brand_color: string; logo_url: string | null };
+  subscription: {
+    product_name: string;
+    price: {
+      amount: number | null;
+      currency: string;
+      interval: string;
+      interval_count: number;
+      display: string;
+    };
+    current_period_end: string | null;
+    period_display: string;
+    trialing: boolean;
+    trial_end: string | null;
+    paused: boolean;
+  };
+  reasons: Array<{ code: string; label: string }>;
+  reason: { code: string; label: string; other: string | null } | null;
+  feedback_requested: boolean;
+  offers: FlowOffer[] | null;
+  cancel: { action: "cancel"; title: string; terms: string; at_period_end: boolean } | null;
+  ineligible_offers: Array<{ id: string; action: string; reason: string }> | null;
+  choice: { action: Action; title: string } | null;
+  outcome: (Outcome & { title: string; text: string }) | null;
+  failure: { title: string; text: string } | null;
+  /** Once finished: where to send the subscriber (with `#result_token=` when completed). */
+  return_url: string | null;
+}
+
+export interface FlowSurveyParams {
+  /** One of the flow's `reasons` codes. */
+  reason: string;
+  /** Required with `other`; at most 500 characters. */
+  reason_other?: string;
+}
+
+export interface FlowExecuteParams {
+  action: Action;
+  /** The chosen offer's `id` (not for `cancel`). */
+  offer_id?: string;
+  /** For a pause: one of the offer's `pause_options` days. */
+  pause_duration_days?: number;
+  /** Kept when the flow has `feedback_requested`. */
+  feedback?: string;
+}
+
+// --- Webhooks ----------------------------------------------------------------------------
+
+export type WebhookEventType =
+  | "session.created"
+  | "session.completed"
+  | "session.expired"
+  | "session.failed"
+  | "subscription.paused"
+  | "subscription.discount_applied"
+  | "subscription.downgraded"
+  | "subscription.trial_extended"
+  | "subscription.canceled";
+
+export interface WebhookEvent {
+  id: string;
+  /** One of `WebhookEventType`; a newer server may send types this version does not name. */
+  type: WebhookEventType | (string & {});
+  created_at: string;
+  data: {
+    session_id: string | null;
+    subscription_id: string | null;
+    customer_id: string | null;
+    action: Action | null;
+    outcome: Outcome | null;
+    survey_response: SurveyResponse | null;
+    metadata: Record<string, string> | null;
+    livemode: boolean;
+    source: "flow" | "api" | null;
+    status: SessionStatus | null;
+    end_reason: string | null;
+    error: unknown;
+    [field: string]: unknown;
+  };
+}
