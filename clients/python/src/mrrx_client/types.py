@@ -1,0 +1,354 @@
+"""The shapes of MRRX's answers and of the structured inputs, as TypedDicts.
+
+Answers stay the plain dicts the API sent (JSON in, dict out): nothing is lost when a
+newer server adds a field, and a type checker still knows every documented key. Keys the
+API may leave out are in the ``total=False`` half of a class.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+Action = Literal["pause", "discount", "downgrade", "extend_trial", "cancel"]
+Reason = Literal[
+    "too_expensive",
+    "not_using_enough",
+    "missing_features",
+    "switching_competitor",
+    "technical_issues",
+    "business_closing",
+    "other",
+]
+SessionStatus = Literal[
+    "created",
+    "viewed",
+    "offer_shown",
+    "action_selected",
+    "survey_completed",
+    "executing",
+    "completed",
+    "failed",
+    "expired",
+    "abandoned",
+]
+Source = Literal["flow", "api"]
+
+
+class Pagination(TypedDict):
+    has_more: bool
+    next_cursor: str | None
+
+
+# --- Sessions ------------------------------------------------------------------------------
+class Price(TypedDict):
+    amount: int | None  # minor units
+    currency: str
+    interval: str
+
+
+class SessionSubscription(TypedDict):
+    id: str
+    product_name: str
+    price: Price
+    current_period_end: str | None
+
+
+class Outcome(TypedDict):
+    action: Action
+    executed_at: str
+    details: dict[str, Any]
+
+
+class SurveyResponse(TypedDict):
+    reason: str
+    reason_other: str | None
+    feedback: str | None
+
+
+class Session(TypedDict):
+    id: str
+    status: SessionStatus
+    subscription: SessionSubscription
+    outcome: Outcome | None
+    survey_response: SurveyResponse | None
+    created_at: str
+    expires_at: str
+    customer_id: str
+    metadata: dict[str, str]
+    return_url: str | None
+    livemode: bool
+    source: Source
+
+
+class SessionCreated(TypedDict):
+    id: str
+    token: str  # the session token: the flow API's credential
+    url: str  # the hosted page: redirect the subscriber here
+    expires_at: str
+    status: str
+    livemode: bool
+
+
+class SessionList(TypedDict):
+    data: list[Session]
+    pagination: Pagination
+
+
+class SessionContext(TypedDict, total=False):
+    plan: str
+    mrr: int  # minor units
+    tenure_days: int
+
+
+# --- Custom sessions (cancellations from the merchant's own flow) -------------------------
+class _OfferShownRequired(TypedDict):
+    action: Action
+
+
+class OfferShown(_OfferShownRequired, total=False):
+    label: str
+
+
+class _CustomOutcomeRequired(TypedDict):
+    action: Action
+
+
+class CustomOutcome(_CustomOutcomeRequired, total=False):
+    details: dict[str, Any]
+
+
+class Mrr(TypedDict):
+    amount: int  # minor units, per month
+    currency: str
+
+
+class CustomSession(TypedDict):
+    id: str
+    external_id: str
+    customer_id: str
+    subscription_id: str | None
+    started_at: str
+    reason: Reason | None
+    reason_other: str | None
+    offers_shown: list[OfferShown]
+    outcome: CustomOutcome | None
+    mrr: Mrr | None
+    metadata: dict[str, str]
+    livemode: bool
+    created_at: str
+    updated_at: str
+
+
+class CustomSessionList(TypedDict):
+    data: list[CustomSession]
+    pagination: Pagination
+
+
+# --- Hub sessions --------------------------------------------------------------------------
+class HubSessionCreated(TypedDict):
+    id: str  # hub_...
+    token: str
+    url: str
+    expires_at: str
+
+
+class HubSession(TypedDict, total=False):
+    id: str
+    url: str
+    expires_at: str
+    customer_id: str
+    return_url: str | None
+    metadata: dict[str, str]
+    livemode: bool
+    created_at: str
+
+
+# --- Results, workspace, health ------------------------------------------------------------
+class VerifiedResult(TypedDict):
+    valid: bool
+    session_id: str
+    workspace_id: str
+    livemode: bool
+    status: str
+    customer_id: str
+    subscription_id: str
+    outcome: Outcome | None
+    survey_response: SurveyResponse | None
+
+
+class WorkspaceKey(TypedDict):
+    prefix: str
+    name: str
+    expires_at: str | None
+
+
+class Workspace(TypedDict):
+    id: str
+    name: str
+    livemode: bool
+    mode: Literal["test", "live"]
+    scopes: list[str]
+    key: WorkspaceKey
+
+
+class _HealthRequired(TypedDict):
+    status: Literal["healthy", "unhealthy"]
+    timestamp: str
+    version: str
+
+
+class Health(_HealthRequired, total=False):
+    components: dict[str, Any]  # with ``deep=True``
+    failing: list[str]
+
+
+# --- The flow API --------------------------------------------------------------------------
+class FlowWorkspace(TypedDict):
+    name: str
+    brand_color: str
+    logo_url: str | None
+
+
+class FlowPrice(TypedDict):
+    amount: int | None
+    currency: str
+    interval: str
+    interval_count: int
+    display: str
+
+
+class FlowSubscription(TypedDict):
+    product_name: str
+    price: FlowPrice
+    current_period_end: str | None
+    period_display: str
+    trialing: bool
+    trial_end: str | None
+    paused: bool
+
+
+class FlowReason(TypedDict):
+    code: str
+    label: str
+
+
+class FlowChosenReason(TypedDict):
+    code: str
+    label: str
+    other: str | None
+
+
+class FlowPauseOption(TypedDict):
+    months: int
+    days: int  # send as ``pause_duration_days``
+    label: str
+    until: str
+
+
+class FlowOfferParams(TypedDict, total=False):
+    pause_options: list[FlowPauseOption]
+    percent_off: float
+    amount_off: int
+    duration_months: int
+    coupon_id: str
+    new_price_id: str
+    new_amount: int
+    currency: str
+    interval: str
+    product_name: str
+    extension_days: int
+
+
+class FlowOffer(TypedDict):
+    id: str  # send as ``offer_id``
+    action: Action
+    title: str
+    terms: str
+    ends: str
+    params: FlowOfferParams
+
+
+class FlowCancelOption(TypedDict):
+    action: Literal["cancel"]
+    title: str
+    terms: str
+    at_period_end: bool
+
+
+class FlowIneligibleOffer(TypedDict):
+    id: str
+    action: str
+    reason: str
+
+
+class FlowChoice(TypedDict):
+    action: Action
+    title: str
+
+
+class FlowOutcome(TypedDict):
+    action: Action
+    executed_at: str
+    details: dict[str, Any]
+    title: str
+    text: str
+
+
+class FlowFailure(TypedDict):
+    title: str
+    text: str
+
+
+class Flow(TypedDict):
+    id: str
+    status: SessionStatus
+    livemode: bool
+    expires_at: str
+    workspace: FlowWorkspace
+    subscription: FlowSubscription
+    reasons: list[FlowReason]
+    reason: FlowChosenReason | None
+    feedback_requested: bool
+    offers: list[FlowOffer] | None
+    cancel: FlowCancelOption | None
+    ineligible_offers: list[FlowIneligibleOffer] | None
+    choice: FlowChoice | None
+    outcome: FlowOutcome | None
+    failure: FlowFailure | None
+    return_url: str | None
+
+
+# --- Webhooks ------------------------------------------------------------------------------
+EventType = Literal[
+    "session.created",
+    "session.completed",
+    "session.expired",
+    "session.failed",
+    "subscription.paused",
+    "subscription.discount_applied",
+    "subscription.downgraded",
+    "subscription.trial_extended",
+    "subscription.canceled",
+]
+
+
+class WebhookEventData(TypedDict, total=False):
+    session_id: str
+    subscription_id: str | None
+    customer_id: str | None
+    action: Action | None
+    outcome: Outcome | None
+    survey_response: SurveyResponse | None
+    metadata: dict[str, str] | None
+    livemode: bool
+    source: Source | None
+    status: SessionStatus | None
+    end_reason: str | None
+    error: Any
+
+
+class WebhookEvent(TypedDict):
+    id: str  # evt_...: deduplicate on it, deliveries are retried
+    type: str  # one of ``EventType``, or one a newer server added
+    created_at: str
+    data: WebhookEventData
