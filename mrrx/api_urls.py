@@ -53,3 +53,10 @@ urlpatterns += [
 from sessions_app.results import ResultVerifyApi  # noqa: E402
 
 urlpatterns += [path("results/verify", ResultVerifyApi.as_view(), name="results-verify")]
+
+from hub.apis import HubSessionCreateApi, HubSessionGetApi  # noqa: E402
+
+urlpatterns += [
+    path("hub_sessions", HubSessionCreateApi.as_view(), name="hub-sessions"),
+    path("hub_sessions/<str:hub_session_id>", HubSessionGetApi.as_view(), name="hub-session"),
+]

@@ -382,6 +382,31 @@ CELERY_BEAT_SCHEDULE.update(
     }
 )
 
+# --- hub ---
+# The subscription hub (/h/<token>): a customer's subscriptions, with resume, reactivate,
+# change plan and cancel through the retention flow.
+INSTALLED_APPS.append("hub")
+RATE_LIMITS.update(
+    {
+        "hub_sessions.create": (1000, 3600),
+        "hub_sessions.read": (1000, 3600),
+        # The hub page's buttons, per visit.
+        "hub.action": (10, 60),
+    }
+)
+# The hub's action statuses are another choice set named "status" in the schema.
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["HubActionStatusEnum"] = (
+    "hub.models.HubActionStatus"
+)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "hub-requeue-stuck": {
+            "task": "hub.tasks.hub_actions_requeue_stuck",
+            "schedule": timedelta(minutes=1),
+        },
+    }
+)
+
 # --- webhooks ---
 # Outbound webhooks (SPEC section 6). Each attempt gets at most WEBHOOK_TIMEOUT seconds in
 # all (connect, send, response); then the schedule below, in seconds between attempts,

@@ -32,6 +32,8 @@ urlpatterns = [
     path("admin/", include("dashboard.urls")),
     path("admin/", admin.site.urls),
     path("", include("sessions_app.urls")),
+    # hub: the subscription hub's page (/h/<token>), its plan change and status pages.
+    path("", include("hub.urls")),
 ]
 
 # dashboard: uploaded logos, served by Django only in the embedded default and in DEBUG

@@ -1,19 +1,22 @@
 /*
- * MRRX embed: opens a cancellation session in a modal on the merchant's page.
+ * MRRX embed: opens a cancellation session, or the subscription hub, in a modal on the
+ * merchant's page.
  *
  *   <script src="https://mrrx.example.com/static/mrrx.js"></script>
  *   MRRX.open(session.url, { onComplete: function (result) { ... } });
+ *   MRRX.openHub(hubSession.url, { onClose: function () { ... } });
  *
- * When the subscriber finishes, the result token is verified with MRRX
- * (POST /api/v1/results/verify) and onComplete receives the trusted outcome.
+ * When the subscriber finishes a cancellation session, the result token is verified with
+ * MRRX (POST /api/v1/results/verify) and onComplete receives the trusted outcome.
+ * The hub stays open while the customer works in it (a cancellation started there comes
+ * back to it); onClose runs when they close it, the moment to reload what you show of
+ * their subscriptions (GET /api/v1/hub_sessions/<id> lists what they did).
  */
 (function (global) {
   "use strict";
   function origin(url) { var a = document.createElement("a"); a.href = url; return a.protocol + "//" + a.host; }
 
-  function open(url, options) {
-    options = options || {};
-    var mrrxOrigin = origin(url);
+  function modal(url) {
     var overlay = document.createElement("div");
     overlay.setAttribute("role", "dialog");
     overlay.setAttribute("aria-modal", "true");
@@ -31,6 +34,14 @@
     overlay.appendChild(frame);
     overlay.appendChild(close);
     document.body.appendChild(overlay);
+    return { overlay: overlay, frame: frame, close: close };
+  }
+
+  function open(url, options) {
+    options = options || {};
+    var mrrxOrigin = origin(url);
+    var parts = modal(url);
+    var overlay = parts.overlay, frame = parts.frame, close = parts.close;
 
     function teardown() {
       window.removeEventListener("message", onMessage);
@@ -57,5 +68,35 @@
     return { close: teardown };
   }
 
-  global.MRRX = { open: open };
+  function openHub(url, options) {
+    options = options || {};
+    var mrrxOrigin = origin(url);
+    var parts = modal(url);
+    var overlay = parts.overlay, frame = parts.frame, close = parts.close;
+
+    function teardown() {
+      window.removeEventListener("message", onMessage);
+      if (overlay.parentNode) { overlay.parentNode.removeChild(overlay); }
+    }
+    function closed() {
+      teardown();
+      if (options.onClose) { options.onClose(); }
+    }
+    function onMessage(event) {
+      if (event.origin !== mrrxOrigin || !event.data) { return; }
+      if (event.data.type === "mrrx:hub_close") { closed(); return; }
+      if (event.data.type === "mrrx:result") {
+        // A cancellation flow started in the hub has finished: it goes back to the hub
+        // (its return URL) inside the modal, where the result is shown.
+        var back = String(event.data.return_url || "");
+        if (back.indexOf(mrrxOrigin + "/h/") === 0) { frame.src = back; } else { closed(); }
+      }
+    }
+    close.addEventListener("click", closed);
+    window.addEventListener("message", onMessage);
+    frame.focus();
+    return { close: teardown };
+  }
+
+  global.MRRX = { open: open, openHub: openHub };
 })(window);

@@ -46,6 +46,11 @@ ACCESS: dict[str, Access] = {
     "webhooks.delivery": Access(view=VIEWER, actions=ADMIN),
     "webhooks.deliveryattempt": Access(view=VIEWER),
     "sessions_app.session": Access(view=VIEWER),
+    # The subscription hub: visits are read by everyone; allowed plan changes are priced
+    # offers, set by owners and admins.
+    "hub.hubsession": Access(view=VIEWER),
+    "hub.hubaction": Access(view=VIEWER),
+    "hub.planchange": Access(view=ADMIN, add=ADMIN, change=ADMIN, delete=ADMIN),
 }
 
 # Pages that are not a model's: the least role to open them.
