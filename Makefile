@@ -7,6 +7,9 @@ export PORT
 # honcho gives each process a PORT of its own, so the web port travels under another name.
 export MRRX_WEB_PORT = $(PORT)
 export PUBLIC_BASE_URL ?= http://localhost:$(PORT)
+# Where every process of the run counts its metrics (prometheus-client's multiprocess mode,
+# README: Metrics); `run` empties it before starting them, never a process itself.
+export PROMETHEUS_MULTIPROC_DIR ?= $(or $(MRRX_VAR_DIR),$(CURDIR)/var)/prometheus
 
 .PHONY: run test chromium lint format migrate install bench clean
 
@@ -25,6 +28,7 @@ migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
 run: migrate
+	mkdir -p "$(PROMETHEUS_MULTIPROC_DIR)" && rm -f "$(PROMETHEUS_MULTIPROC_DIR)"/*.db
 	PYTHONUNBUFFERED=1 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho -f Procfile.dev start
 
 # The browser tests drive Debian's Chromium. As root with apt-get it is fetched here; anywhere

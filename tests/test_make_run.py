@@ -45,6 +45,8 @@ class MakeRun:
         self.var_dir = Path(tempfile.mkdtemp(prefix="mrrx-run-"))
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
         env.pop("DJANGO_SETTINGS_MODULE", None)
+        # The run counts metrics in its own var dir, not in this test run's directory.
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         for secret in (
             "SECRET_KEY",
             "API_KEY_HMAC_SECRET",

@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from django.test import Client
 from django.utils import timezone
@@ -23,6 +24,7 @@ from sessions_app.models import Session
 from tests.billing.conftest import emulator, gw, seed, stripe_subscription  # noqa: F401
 from tests.sessions.conftest import FlowClient, shop  # noqa: F401
 from tests.stripe_emulator_fixture import stripe_emulator  # noqa: F401
+from tests.test_make_run import _banner, make_run
 from tests.webhooks.conftest import make_endpoint, receiver  # noqa: F401
 from tests.worker_fixture import WorkerProcess, configure_broker, isolated_broker, start_worker
 from webhooks.models import Delivery
@@ -293,3 +295,31 @@ def test_a_session_completed_in_a_worker_process_shows_in_the_web_scrape(
     # The worker's counts came from files of its own, added up by this process's scrape.
     metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     assert list(metrics_dir.glob(f"counter_{worker.pid}.db")), sorted(metrics_dir.iterdir())
+
+
+# --- make run: gunicorn's workers, the Celery worker and the directory make prepares ------
+def test_make_run_counts_every_process_in_one_scrape():
+    with make_run(METRICS_TOKEN=TOKEN) as run:
+        _, end, banner = _banner(run)
+        cancel_url = re.search(r"Cancel URL: +(\S+)", banner).group(1)  # type: ignore[union-attr]
+        base = f"http://127.0.0.1:{run.port}"
+        # The demo subscriber cancels through the flow API; a worker carries it out.
+        with httpx.Client(base_url=base, timeout=30) as http:
+            flow = {"Authorization": f"Bearer {cancel_url.rsplit('/', 1)[1]}"}
+            survey = http.post(
+                "/api/v1/flow/survey", json={"reason": "too_expensive"}, headers=flow
+            )
+            assert survey.status_code == 200, survey.text
+            execute = http.post("/api/v1/flow/execute", json={"action": "cancel"}, headers=flow)
+            assert execute.status_code == 202, execute.text
+            run.wait_for(r"worker\.1 .* executed cancel: completed$", after=end, timeout=60)
+            response = http.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert response.status_code == 200, response.text[:500]
+        samples = parse(response.text)
+        # Created by the demo's process, completed by the worker's, scraped from gunicorn's.
+        assert total(samples, "mrrx_sessions_created_total", source="flow") >= 1
+        assert total(samples, "mrrx_sessions_completed_total", outcome="cancel", source="flow") == 1
+        assert total(samples, "mrrx_http_requests_total", route="api/v1/flow/execute") == 1
+        assert total(samples, "mrrx_queue_depth", queue="actions") == 0
+        pids = {path.stem.rsplit("_", 1)[1] for path in (run.var_dir / "prometheus").glob("*.db")}
+        assert len(pids) >= 3, pids
