@@ -1,10 +1,11 @@
 /**
- * `Mrrx`: every endpoint that takes an API key, plus the keyless ones a backend calls
- * (health, results verify). Keep the key on your server; browsers use `FlowClient`.
+ * `Mrrx`: the API with a workspace's key, method for method the Python client's surface
+ * (`create_session` is `createSession`, and so on). Keep the key on your server; pages
+ * in a browser walk the flow with `MrrxFlow` and the session token.
  */
 
-import { FlowClient } from "./flow.js";
-import { type QueryValue, Transport, type TransportOptions, segment } from "./http.js";
+import { MrrxFlow } from "./flow.js";
+import { type RequestSpec, Transport, type TransportOptions, segment } from "./http.js";
 import type {
   CustomSession,
   CustomSessionListParams,
@@ -26,44 +27,176 @@ import type {
 export const VERSION = "0.1.0";
 
 export interface MrrxOptions extends TransportOptions {
-  /** `mrrx_test_...` or `mrrx_live_...`. */
-  apiKey: string;
+  /**
+   * `mrrx_test_...` or `mrrx_live_...`. May be left out for `verifyResult` and `health`,
+   * which need none.
+   */
+  apiKey?: string;
 }
 
 export interface WriteOptions {
   /**
-   * The `Idempotency-Key` to send. Left out, the client picks one per call and reuses it
-   * across that call's retries; pass your own (an order id, a click id) to make retries
-   * of your own, across processes, safe too.
+   * The `Idempotency-Key` to send. Left out, the client makes one per call and reuses it
+   * across that call's retries; pass your own (a click id, a ticket id) to make your own
+   * retries, across processes too, act once.
    */
   idempotencyKey?: string;
 }
 
+/** What `iterSessions` and `iterCustomSessions` take: a list's filters, and a page size. */
+export type IterParams<P> = Omit<P, "limit" | "cursor"> & { pageSize?: number };
+
+/**
+ * Every call rejects with a subclass of `MrrxError` on failure. Each POST carries an
+ * `Idempotency-Key` that its retries reuse, so a retried create acts once. A 429 is
+ * retried after its `Retry-After`, 5xx and lost connections with exponential backoff,
+ * `maxRetries` times at most (`maxRetries: 0` turns that off).
+ */
 export class Mrrx {
-  readonly sessions: Sessions;
-  readonly subscriptions: Subscriptions;
-  readonly customSessions: CustomSessions;
-  readonly hubSessions: HubSessions;
   private readonly transport: Transport;
   private readonly options: MrrxOptions;
 
-  constructor(options: MrrxOptions) {
-    if (!options.apiKey) throw new TypeError("apiKey is required: mrrx_test_... or mrrx_live_...");
+  constructor(options: MrrxOptions = {}) {
     this.options = options;
-    // User-Agent is for servers only: this class holds an API key, so it never runs in a page.
+    // User-Agent is for servers: this class holds an API key, so it never runs in a page.
     this.transport = new Transport(options, {
-      bearer: options.apiKey,
+      bearer: options.apiKey ?? null,
       headers: { "User-Agent": `mrrx-node/${VERSION}` },
     });
-    this.sessions = new Sessions(this.transport);
-    this.subscriptions = new Subscriptions(this.transport);
-    this.customSessions = new CustomSessions(this.transport);
-    this.hubSessions = new HubSessions(this.transport);
   }
 
-  /** The workspace, mode and scopes of this API key. */
-  workspace(): Promise<Workspace> {
-    return this.transport.request({ method: "GET", path: "/api/v1/workspace", retryUnsure: true });
+  get baseUrl(): string {
+    return this.transport.baseUrl;
+  }
+
+  /**
+   * Calls `path` (`/api/v1/...`) with the API key and this client's errors and retries,
+   * for an endpoint this version has no method for. Resolves with the JSON body.
+   */
+  request<T = unknown>(
+    method: "GET" | "POST",
+    path: string,
+    options: { query?: RequestSpec["query"]; body?: unknown } & WriteOptions = {},
+  ): Promise<T> {
+    return this.transport.request<T>({
+      method,
+      path,
+      query: options.query,
+      body: options.body,
+      idempotencyKey: options.idempotencyKey,
+      // A POST always carries a key here, so the server de-duplicates its retries.
+      retryUnsure: true,
+    });
+  }
+
+  // --- Sessions --------------------------------------------------------------------------
+
+  /**
+   * A cancellation session: redirect the subscriber to its `url`. Give `customer_id` or
+   * `customer_email`; `subscription_id` may be left out when the customer has exactly one
+   * live subscription.
+   */
+  createSession(params: SessionCreateParams, options: WriteOptions = {}): Promise<SessionCreated> {
+    return this.request("POST", "/api/v1/sessions", { body: params, ...options });
+  }
+
+  getSession(sessionId: string): Promise<Session> {
+    return this.request("GET", `/api/v1/sessions/${segment(sessionId)}`);
+  }
+
+  /** One page, newest first; `pagination.next_cursor` is the next page's `cursor`. */
+  listSessions(params: SessionListParams = {}): Promise<Page<Session>> {
+    const { created_gte, created_lt, ...filters } = params;
+    return this.request("GET", "/api/v1/sessions", {
+      query: { ...filters, "created[gte]": created_gte, "created[lt]": created_lt },
+    });
+  }
+
+  /** Every matching session, newest first, fetching pages as the loop goes. */
+  iterSessions(params: IterParams<SessionListParams> = {}): AsyncGenerator<Session> {
+    const { pageSize = 100, ...filters } = params;
+    return paginate((cursor) => this.listSessions({ ...filters, limit: pageSize, cursor }));
+  }
+
+  // --- Direct cancel ---------------------------------------------------------------------
+
+  /**
+   * Cancels on Stripe now with the reason, recorded as a completed session of source
+   * `api`. Needs a key with the `subscriptions:write` scope.
+   */
+  cancelSubscription(
+    subscriptionId: string,
+    params: SubscriptionCancelParams = {},
+    options: WriteOptions = {},
+  ): Promise<Session> {
+    const path = `/api/v1/subscriptions/${segment(subscriptionId)}/cancel`;
+    return this.request("POST", path, { body: params, ...options });
+  }
+
+  // --- Custom sessions -------------------------------------------------------------------
+
+  /**
+   * Records a cancellation from your own flow, or updates the one with this
+   * `external_id`: the fields given replace those stored, the others are kept.
+   */
+  upsertCustomSession(
+    params: CustomSessionParams,
+    options: WriteOptions = {},
+  ): Promise<CustomSession> {
+    return this.request("POST", "/api/v1/custom_sessions", { body: params, ...options });
+  }
+
+  getCustomSession(customSessionId: string): Promise<CustomSession> {
+    return this.request("GET", `/api/v1/custom_sessions/${segment(customSessionId)}`);
+  }
+
+  listCustomSessions(params: CustomSessionListParams = {}): Promise<Page<CustomSession>> {
+    return this.request("GET", "/api/v1/custom_sessions", { query: { ...params } });
+  }
+
+  iterCustomSessions(
+    params: IterParams<CustomSessionListParams> = {},
+  ): AsyncGenerator<CustomSession> {
+    const { pageSize = 100, ...filters } = params;
+    return paginate((cursor) => this.listCustomSessions({ ...filters, limit: pageSize, cursor }));
+  }
+
+  // --- Hub sessions ----------------------------------------------------------------------
+
+  /** A visit to the customer's subscription hub: redirect them to its `url`. */
+  createHubSession(
+    params: HubSessionCreateParams,
+    options: WriteOptions = {},
+  ): Promise<HubSessionCreated> {
+    return this.request("POST", "/api/v1/hub_sessions", { body: params, ...options });
+  }
+
+  getHubSession(hubSessionId: string): Promise<HubSession> {
+    return this.request("GET", `/api/v1/hub_sessions/${segment(hubSessionId)}`);
+  }
+
+  // --- Results, workspace, health --------------------------------------------------------
+
+  /**
+   * The trusted outcome behind the `#result_token=` of the return redirect; rejects with
+   * `InvalidTokenError` for a forged, tampered or expired token. Act on this, never on the
+   * URL's `outcome`, which anyone can type.
+   */
+  verifyResult(token: string): Promise<VerifiedResult> {
+    return this.transport.request({
+      method: "POST",
+      path: "/api/v1/results/verify",
+      body: { token },
+      // The token is the credential; verifying twice changes nothing.
+      bearer: null,
+      idempotencyKey: null,
+      retryUnsure: true,
+    });
+  }
+
+  /** The workspace, mode and scopes of this client's API key. */
+  getWorkspace(): Promise<Workspace> {
+    return this.request("GET", "/api/v1/workspace");
   }
 
   /**
@@ -75,177 +208,28 @@ export class Mrrx {
       method: "GET",
       path: "/api/v1/health",
       query: { deep: options.deep ? 1 : undefined },
-      retryUnsure: false,
+      bearer: null,
+      retryUnsure: true,
       okStatuses: [503],
     });
   }
 
-  /**
-   * The trusted outcome behind a result token (`#result_token=` on the return URL). Call it
-   * from your server before acting on an outcome: the URL's `outcome` is only a hint.
-   */
-  verifyResult(token: string): Promise<VerifiedResult> {
-    return this.transport.request({
-      method: "POST",
-      path: "/api/v1/results/verify",
-      body: { token },
-      // Verifying changes nothing, so it is safe to repeat; no key needed.
-      idempotencyKey: null,
-      retryUnsure: true,
-    });
-  }
-
-  /** The flow API for one session, with this client's base URL and retry settings. */
-  flow(token: string): FlowClient {
-    const { apiKey: _apiKey, ...transport } = this.options;
-    return new FlowClient({ ...transport, token });
+  /** The flow API for the session whose `token` `createSession` returned. */
+  flow(token: string): MrrxFlow {
+    const { apiKey: _key, ...connection } = this.options;
+    return new MrrxFlow(token, connection);
   }
 }
 
-class Sessions {
-  constructor(private readonly transport: Transport) {}
-
-  /** A cancellation session; redirect the subscriber to its `url`. */
-  create(params: SessionCreateParams, options: WriteOptions = {}): Promise<SessionCreated> {
-    return this.transport.request({
-      method: "POST",
-      path: "/api/v1/sessions",
-      body: params,
-      idempotencyKey: options.idempotencyKey,
-      retryUnsure: true,
-    });
-  }
-
-  get(id: string): Promise<Session> {
-    return this.transport.request({
-      method: "GET",
-      path: `/api/v1/sessions/${segment(id)}`,
-      retryUnsure: true,
-    });
-  }
-
-  /** One page, newest first. */
-  list(params: SessionListParams = {}): Promise<Page<Session>> {
-    const { created, ...rest } = params;
-    return this.transport.request({
-      method: "GET",
-      path: "/api/v1/sessions",
-      query: { ...rest, "created[gte]": created?.gte, "created[lt]": created?.lt },
-      retryUnsure: true,
-    });
-  }
-
-  /** Each page in turn, fetched as the loop asks for it. */
-  pages(params: SessionListParams = {}): AsyncGenerator<Page<Session>> {
-    return pages((cursor) => this.list({ ...params, cursor }), params.cursor);
-  }
-
-  /** Every matching session, across pages: `for await (const s of mrrx.sessions.iterate())`. */
-  iterate(params: SessionListParams = {}): AsyncGenerator<Session> {
-    return items(this.pages(params));
-  }
-}
-
-class Subscriptions {
-  constructor(private readonly transport: Transport) {}
-
-  /**
-   * Direct cancel: cancels on Stripe with the reason, recorded as a completed session of
-   * source `api`. Needs the `subscriptions:write` scope.
-   */
-  cancel(
-    subscriptionId: string,
-    params: SubscriptionCancelParams = {},
-    options: WriteOptions = {},
-  ): Promise<Session> {
-    return this.transport.request({
-      method: "POST",
-      path: `/api/v1/subscriptions/${segment(subscriptionId)}/cancel`,
-      body: params,
-      idempotencyKey: options.idempotencyKey,
-      retryUnsure: true,
-    });
-  }
-}
-
-class CustomSessions {
-  constructor(private readonly transport: Transport) {}
-
-  /**
-   * Records (first report of an `external_id`) or updates a cancellation from your own
-   * flow: given fields replace those stored, others are kept.
-   */
-  upsert(params: CustomSessionParams, options: WriteOptions = {}): Promise<CustomSession> {
-    return this.transport.request({
-      method: "POST",
-      path: "/api/v1/custom_sessions",
-      body: params,
-      idempotencyKey: options.idempotencyKey,
-      retryUnsure: true,
-    });
-  }
-
-  get(id: string): Promise<CustomSession> {
-    return this.transport.request({
-      method: "GET",
-      path: `/api/v1/custom_sessions/${segment(id)}`,
-      retryUnsure: true,
-    });
-  }
-
-  list(params: CustomSessionListParams = {}): Promise<Page<CustomSession>> {
-    return this.transport.request({
-      method: "GET",
-      path: "/api/v1/custom_sessions",
-      query: params as Record<string, QueryValue>,
-      retryUnsure: true,
-    });
-  }
-
-  pages(params: CustomSessionListParams = {}): AsyncGenerator<Page<CustomSession>> {
-    return pages((cursor) => this.list({ ...params, cursor }), params.cursor);
-  }
-
-  iterate(params: CustomSessionListParams = {}): AsyncGenerator<CustomSession> {
-    return items(this.pages(params));
-  }
-}
-
-class HubSessions {
-  constructor(private readonly transport: Transport) {}
-
-  /** A link to the subscription hub for one customer; send them to its `url`. */
-  create(params: HubSessionCreateParams, options: WriteOptions = {}): Promise<HubSessionCreated> {
-    return this.transport.request({
-      method: "POST",
-      path: "/api/v1/hub_sessions",
-      body: params,
-      idempotencyKey: options.idempotencyKey,
-      retryUnsure: true,
-    });
-  }
-
-  get(id: string): Promise<HubSession> {
-    return this.transport.request({
-      method: "GET",
-      path: `/api/v1/hub_sessions/${segment(id)}`,
-      retryUnsure: true,
-    });
-  }
-}
-
-async function* pages<T>(
+async function* paginate<T>(
   fetchPage: (cursor: string | undefined) => Promise<Page<T>>,
-  cursor: string | undefined,
-): AsyncGenerator<Page<T>> {
+): AsyncGenerator<T> {
+  let cursor: string | undefined;
   for (;;) {
     const page = await fetchPage(cursor);
-    yield page;
-    if (!page.pagination.has_more || !page.pagination.next_cursor) return;
-    cursor = page.pagination.next_cursor;
+    yield* page.data;
+    const next = page.pagination.next_cursor;
+    if (!page.pagination.has_more || !next) return;
+    cursor = next;
   }
-}
-
-async function* items<T>(source: AsyncGenerator<Page<T>>): AsyncGenerator<T> {
-  for await (const page of source) yield* page.data;
 }

@@ -10,7 +10,7 @@
 export interface MrrxErrorInit {
   code: string;
   message: string;
-  status: number;
+  status?: number | null;
   details?: Record<string, unknown>;
   requestId?: string | null;
   retryAfter?: number | null;
@@ -19,8 +19,8 @@ export interface MrrxErrorInit {
 export class MrrxError extends Error {
   /** The API's error code, e.g. `session_already_exists`. */
   readonly code: string;
-  /** The HTTP status; 0 when no answer arrived (`MrrxConnectionError`). */
-  readonly status: number;
+  /** The HTTP status; null when no answer came (`MrrxConnectionError`, webhooks). */
+  readonly status: number | null;
   /** Per-field problems for `validation_error`, ids for conflicts (`details.session_id`). */
   readonly details: Record<string, unknown>;
   /** The answer's `X-Request-ID`: quote it when asking the operator about a request. */
@@ -32,7 +32,7 @@ export class MrrxError extends Error {
     super(init.message, options);
     this.name = new.target.name;
     this.code = init.code;
-    this.status = init.status;
+    this.status = init.status ?? null;
     this.details = init.details ?? {};
     this.requestId = init.requestId ?? null;
     this.retryAfter = init.retryAfter ?? null;
@@ -63,8 +63,29 @@ export class StripeError extends MrrxError {}
 export class ServiceUnavailableError extends MrrxError {}
 export class InternalError extends MrrxError {}
 
-/** No answer: the connection failed or the request timed out (code `connection_error`). */
+/** No answer: the connection failed or timed out, after the retries allowed. */
 export class MrrxConnectionError extends MrrxError {}
+
+/**
+ * A webhook delivery whose signature, timestamp or body does not check out (code
+ * `webhook_verification_failed`): answer it with 400 and do not act on it.
+ */
+export class WebhookVerificationError extends MrrxError {
+  /** What failed, for logs: the signature, the timestamp, or the body. */
+  readonly reason: WebhookFailure;
+
+  constructor(reason: WebhookFailure, sentence: string) {
+    super({ code: "webhook_verification_failed", message: `webhook_verification_failed: ${sentence}` });
+    this.reason = reason;
+  }
+}
+
+export type WebhookFailure =
+  | "invalid_secret"
+  | "missing_signature"
+  | "timestamp_outside_tolerance"
+  | "invalid_signature"
+  | "invalid_payload";
 
 /** Every code the API answers with, and its class. */
 export const ERROR_CLASSES = {

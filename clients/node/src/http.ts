@@ -8,9 +8,9 @@
 import { MrrxConnectionError, MrrxError, errorFor } from "./errors.js";
 
 export interface TransportOptions {
-  /** Where MRRX answers, e.g. `https://mrrx.example.com` (no `/api/v1`). */
-  baseUrl: string;
-  /** Retries after the first attempt, for 429, 5xx and lost connections. Default 2. */
+  /** Where MRRX answers (no `/api/v1`). Default `http://localhost:8000`, what `make run` serves. */
+  baseUrl?: string;
+  /** Retries after the first attempt, for 429, 5xx and lost connections. Default 3. */
   maxRetries?: number;
   /** Each attempt's time limit. Default 30 s. */
   timeoutMs?: number;
@@ -37,11 +37,16 @@ export interface RequestSpec {
    * server de-duplicates by `Idempotency-Key`; a 429 is always retryable (nothing ran).
    */
   retryUnsure: boolean;
+  /** `null` sends no credentials: the endpoint takes none (health, results verify). */
+  bearer?: null;
   /** Statuses answered with a body of the expected shape rather than the envelope. */
   okStatuses?: number[];
 }
 
-// Backoff for 5xx and lost connections: 0.5 s, 1 s, 2 s, ... up to 8 s, each ±25%.
+export const DEFAULT_BASE_URL = "http://localhost:8000";
+
+// Backoff for 5xx and lost connections: up to 0.5 s, 1 s, 2 s, ... 8 s, at least half of
+// it, so that clients that failed together do not all come back together.
 const BASE_DELAY_MS = 500;
 const MAX_BACKOFF_MS = 8_000;
 
@@ -58,11 +63,10 @@ export class Transport {
     options: TransportOptions,
     credentials: { bearer: string | null; headers?: Record<string, string> },
   ) {
-    if (!options.baseUrl) throw new TypeError("baseUrl is required, e.g. http://localhost:8000");
-    this.baseUrl = options.baseUrl.replace(/\/+$/, "");
+    this.baseUrl = (options.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, "");
     this.authorization = credentials.bearer ? `Bearer ${credentials.bearer}` : null;
     this.extraHeaders = credentials.headers ?? {};
-    this.maxRetries = Math.max(0, options.maxRetries ?? 2);
+    this.maxRetries = Math.max(0, options.maxRetries ?? 3);
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 60_000;
     // Bound late, so that a fetch patched after construction (instrumentation) is used.
@@ -72,7 +76,7 @@ export class Transport {
   async request<T>(spec: RequestSpec): Promise<T> {
     const url = this.baseUrl + spec.path + queryString(spec.query);
     const headers: Record<string, string> = { Accept: "application/json", ...this.extraHeaders };
-    if (this.authorization) headers.Authorization = this.authorization;
+    if (this.authorization && spec.bearer !== null) headers.Authorization = this.authorization;
     let body: string | undefined;
     if (spec.body !== undefined) {
       headers["Content-Type"] = "application/json";
@@ -95,7 +99,9 @@ export class Transport {
         });
       } catch (cause) {
         const error = connectionError(cause, spec, url, this.timeoutMs);
-        if (!spec.retryUnsure || attempt >= this.maxRetries) throw error;
+        // A connection that never opened carried nothing: any request may go again.
+        const retryable = spec.retryUnsure || neverSent(cause);
+        if (!retryable || attempt >= this.maxRetries) throw error;
         await sleep(backoff(attempt));
         continue;
       }
@@ -172,6 +178,14 @@ function isErrorBody(
   return typeof body.code === "string" && typeof body.message === "string";
 }
 
+// Errors of a connection that was refused or never resolved, as Node's fetch reports them.
+const NOT_CONNECTED = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "UND_ERR_CONNECT_TIMEOUT"]);
+
+function neverSent(cause: unknown): boolean {
+  const code = ((cause as { cause?: { code?: unknown } } | undefined)?.cause?.code ?? "") as string;
+  return NOT_CONNECTED.has(code);
+}
+
 function connectionError(
   cause: unknown,
   spec: RequestSpec,
@@ -187,8 +201,7 @@ function connectionError(
   return new MrrxConnectionError(
     {
       code: "connection_error",
-      message: `connection_error: ${spec.method} ${url}: ${what}`,
-      status: 0,
+      message: `connection_error: ${spec.method} ${url} got no answer (${what})`,
     },
     { cause },
   );
@@ -203,8 +216,8 @@ export function retryAfterSeconds(value: string | null, now: number = Date.now()
 }
 
 function backoff(attempt: number): number {
-  const base = Math.min(MAX_BACKOFF_MS, BASE_DELAY_MS * 2 ** attempt);
-  return Math.round(base * (0.75 + Math.random() * 0.5));
+  const ceiling = Math.min(MAX_BACKOFF_MS, BASE_DELAY_MS * 2 ** attempt);
+  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
 }
 
 function sleep(ms: number): Promise<void> {

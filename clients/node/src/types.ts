@@ -68,7 +68,7 @@ export interface SessionCreateParams {
 
 export interface SessionCreated {
   id: string;
-  /** The session token: the flow API's credential for this one session. */
+  /** The session token: the flow API's credential for this one session (`MrrxFlow`). */
   token: string;
   /** The hosted page to redirect the subscriber to. */
   url: string;
@@ -103,7 +103,10 @@ export interface SessionListParams {
   status?: SessionStatus | SessionStatus[];
   customer_id?: string;
   subscription_id?: string;
-  created?: { gte?: Timestamp; lt?: Timestamp };
+  /** Created at or after. */
+  created_gte?: Timestamp;
+  /** Created before. */
+  created_lt?: Timestamp;
   /** 1 to 100; the API's default is 20. */
   limit?: number;
   cursor?: string;
@@ -186,8 +189,41 @@ export interface HubSessionCreated {
 
 export interface HubSession {
   id: string;
+  customer_id: string;
+  customer_email: string | null;
+  return_url: string | null;
+  metadata: Record<string, string>;
+  livemode: boolean;
+  created_at: string;
   expires_at: string;
-  [field: string]: unknown;
+  /** When the customer first opened it; null until then. */
+  viewed_at: string | null;
+  last_viewed_at: string | null;
+  views: number;
+  /** What the customer did there: resume, reactivate, change plan, cancel. */
+  actions: Array<{
+    id: string;
+    type: string;
+    subscription_id: string;
+    price_id: string | null;
+    status: string;
+    /** A cancel's cancellation session, which holds its outcome. */
+    session_id: string | null;
+    outcome: Record<string, unknown> | null;
+    error: Record<string, unknown> | null;
+    created_at: string;
+    completed_at: string | null;
+    failed_at: string | null;
+  }>;
+  /** The cancellation sessions the visit opened. */
+  sessions: Array<{
+    id: string;
+    subscription_id: string;
+    status: SessionStatus;
+    outcome_action: Action | null;
+    created_at: string;
+    completed_at: string | null;
+  }>;
 }
 
 // --- Results, workspace, health ----------------------------------------------------------

@@ -14,6 +14,7 @@
 
 import { createHmac, timingSafeEqual } from "node:crypto";
 
+import { WebhookVerificationError } from "./errors.js";
 import type { WebhookEvent } from "./types.js";
 
 export type WebhookHeaders =
@@ -33,29 +34,13 @@ export interface VerifyWebhookOptions {
   now?: number;
 }
 
-export type WebhookFailure =
-  | "missing_signature"
-  | "timestamp_outside_tolerance"
-  | "invalid_signature"
-  | "invalid_payload";
-
-/** A delivery that did not verify: answer it with 400 and do not act on it. */
-export class WebhookVerificationError extends Error {
-  readonly reason: WebhookFailure;
-
-  constructor(reason: WebhookFailure, message: string) {
-    super(`${reason}: ${message}`);
-    this.name = "WebhookVerificationError";
-    this.reason = reason;
-  }
-}
-
 const SECRET_PREFIX = "whsec_";
 
 /**
  * The event, once the signature over the raw body checks out with one of `secrets`.
  * Pass the body exactly as received (a parsed and re-serialized body will not verify).
- * Throws `WebhookVerificationError` otherwise.
+ * Throws `WebhookVerificationError` otherwise: a missing or wrong signature, a timestamp
+ * more than `toleranceSeconds` from now, or a body that is not an event.
  */
 export function verifyWebhook(
   body: string | Uint8Array,
@@ -65,8 +50,13 @@ export function verifyWebhook(
 ): WebhookEvent {
   const raw = typeof body === "string" ? Buffer.from(body, "utf8") : Buffer.from(body);
   const read = headerReader(headers);
-  const secrets = (typeof secret === "string" ? [secret] : [...secret]).filter(Boolean);
-  if (secrets.length === 0) throw new TypeError("a webhook secret (whsec_...) is required");
+  const secrets = typeof secret === "string" ? [secret] : [...secret];
+  if (secrets.length === 0 || !secrets.every((s) => s.startsWith(SECRET_PREFIX))) {
+    throw new WebhookVerificationError(
+      "invalid_secret",
+      "the webhook secret must be the endpoint's whsec_... key",
+    );
+  }
   const tolerance = options.toleranceSeconds ?? 300;
   const now = options.now ?? Math.floor(Date.now() / 1000);
   const scheme = options.scheme ?? "auto";
@@ -77,19 +67,28 @@ export function verifyWebhook(
     signature: read("webhook-signature"),
   };
   const useStandard =
-    scheme === "standard" ||
-    (scheme === "auto" && standard.id !== null && standard.signature !== null);
+    scheme === "standard" || (scheme === "auto" && standard.signature !== null);
   if (useStandard) {
     verifyStandard(raw, standard, secrets, tolerance, now);
   } else {
     verifyMrrx(raw, read("x-mrrx-signature"), secrets, tolerance, now);
   }
 
+  return parseEvent(raw);
+}
+
+function parseEvent(raw: Buffer): WebhookEvent {
+  let event: unknown;
   try {
-    return JSON.parse(raw.toString("utf8")) as WebhookEvent;
+    event = JSON.parse(raw.toString("utf8"));
   } catch {
-    throw new WebhookVerificationError("invalid_payload", "the signed body is not JSON");
+    throw new WebhookVerificationError("invalid_payload", "the body is not JSON");
   }
+  const fields = typeof event === "object" && event !== null ? Object.keys(event) : [];
+  if (!["id", "type", "data"].every((key) => fields.includes(key))) {
+    throw new WebhookVerificationError("invalid_payload", "the body is not an MRRX event");
+  }
+  return event as WebhookEvent;
 }
 
 function verifyStandard(
@@ -131,7 +130,10 @@ function verifyMrrx(
   now: number,
 ): void {
   if (!header) {
-    throw new WebhookVerificationError("missing_signature", "no X-MRRX-Signature header");
+    throw new WebhookVerificationError(
+      "missing_signature",
+      "no webhook-signature or X-MRRX-Signature header",
+    );
   }
   const parts = header.split(",").map((part) => part.trim());
   const timestamp = parts.find((part) => part.startsWith("t="))?.slice(2);
@@ -162,10 +164,7 @@ function checkTimestamp(value: string, tolerance: number, now: number): void {
 }
 
 function standardKey(secret: string): Buffer {
-  return Buffer.from(
-    secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret,
-    "base64",
-  );
+  return Buffer.from(secret.slice(SECRET_PREFIX.length), "base64");
 }
 
 /** Whether any given signature equals any expected one, each compared in constant time. */

@@ -9,14 +9,14 @@ import { createServer } from "node:http";
 import { after, before, describe, test } from "node:test";
 
 import {
-  FlowClient,
-  IdempotencyKeyReusedError,
+    IdempotencyKeyReusedError,
   InsufficientPermissionsError,
   InvalidApiKeyError,
   InvalidTokenError,
   Mrrx,
   MrrxConnectionError,
   MrrxError,
+  MrrxFlow,
   NotFoundError,
   RateLimitedError,
   ServiceUnavailableError,
@@ -67,7 +67,7 @@ async function rejection(promise: Promise<unknown>): Promise<MrrxError> {
 describe("the flow API, results and webhooks", () => {
   test("a flow walked with the session token completes in the worker; its result and webhooks verify", async () => {
     const subscriber = await newSubscriber();
-    const created = await mrrx.sessions.create({
+    const created = await mrrx.createSession({
       customer_id: subscriber.customerId,
       subscription_id: subscriber.subscriptionIds[0],
       metadata: { user_id: "usr_node" },
@@ -96,7 +96,7 @@ describe("the flow API, results and webhooks", () => {
     assert.equal(verified.survey_response?.reason, "not_using_enough");
     await assert.rejects(mrrx.verifyResult(`${resultToken.slice(0, -2)}xx`), InvalidTokenError);
 
-    const session = await mrrx.sessions.get(created.id);
+    const session = await mrrx.getSession(created.id);
     assert.equal(session.status, "completed");
     assert.equal(session.source, "flow");
     assert.deepEqual(session.metadata, { user_id: "usr_node" });
@@ -147,64 +147,66 @@ describe("the flow API, results and webhooks", () => {
       });
     }
     refused(() => verifyWebhook(delivery.body, {}, webhookSecret), "missing_signature");
+    refused(() => verifyWebhook(delivery.body, delivery.headers, "not-a-secret"), "invalid_secret");
   });
 
   test("each flow call counts: the eleventh in a minute is rate limited with Retry-After", async () => {
     const subscriber = await newSubscriber();
-    const created = await mrrx.sessions.create({
+    const created = await mrrx.createSession({
       customer_id: subscriber.customerId,
       subscription_id: subscriber.subscriptionIds[0],
     });
-    const flow = new FlowClient({ token: created.token, baseUrl, maxRetries: 0 });
+    const flow = new MrrxFlow(created.token, { baseUrl, maxRetries: 0 });
     for (let i = 0; i < 10; i++) await flow.get();
     const error = await rejection(flow.get());
     assert.ok(error instanceof RateLimitedError);
     assert.equal(error.status, 429);
     assert.ok(error.retryAfter !== null && error.retryAfter > 0, String(error.retryAfter));
     await assert.rejects(
-      new FlowClient({ token: "not-a-token", baseUrl }).get(),
+      new MrrxFlow("not-a-token", { baseUrl }).get(),
       InvalidTokenError,
     );
   });
 });
 
 describe("sessions", () => {
-  test("lists filter, and iterate() walks every page", async () => {
+  test("lists filter and page; iterSessions() walks every page", async () => {
     const subscriber = await newSubscriber(3);
     const ids: string[] = [];
     for (const subscriptionId of subscriber.subscriptionIds) {
-      const created = await mrrx.sessions.create({
+      const created = await mrrx.createSession({
         customer_email: subscriber.email,
         subscription_id: subscriptionId,
       });
       ids.push(created.id);
     }
 
-    const first = await mrrx.sessions.list({ customer_id: subscriber.customerId, limit: 2 });
+    const first = await mrrx.listSessions({ customer_id: subscriber.customerId, limit: 2 });
     assert.equal(first.data.length, 2);
     assert.equal(first.pagination.has_more, true);
-    let pages = 0;
-    for await (const page of mrrx.sessions.pages({ customer_id: subscriber.customerId, limit: 2 })) {
-      pages += 1;
-      assert.ok(page.data.length <= 2);
-    }
-    assert.equal(pages, 2);
+    const second = await mrrx.listSessions({
+      customer_id: subscriber.customerId,
+      limit: 2,
+      cursor: first.pagination.next_cursor ?? "",
+    });
+    assert.equal(second.data.length, 1);
+    assert.equal(second.pagination.has_more, false);
     const walked: string[] = [];
-    for await (const session of mrrx.sessions.iterate({ customer_id: subscriber.customerId, limit: 2 })) {
+    for await (const session of mrrx.iterSessions({ customer_id: subscriber.customerId, pageSize: 2 })) {
       walked.push(session.id);
     }
-    assert.deepEqual(walked, [...ids].reverse(), "newest first, each once");
+    assert.deepEqual(walked, [...ids].reverse(), "newest first, each once, across two pages");
 
-    const open = await mrrx.sessions.list({
+    const open = await mrrx.listSessions({
       customer_id: subscriber.customerId,
       status: ["created", "viewed"],
     });
     assert.equal(open.data.length, 3);
-    const done = await mrrx.sessions.list({ customer_id: subscriber.customerId, status: "completed" });
+    const done = await mrrx.listSessions({ customer_id: subscriber.customerId, status: "completed" });
     assert.deepEqual(done.data, []);
-    const later = await mrrx.sessions.list({
+    const later = await mrrx.listSessions({
       customer_id: subscriber.customerId,
-      created: { gte: new Date(Date.now() + 3_600_000) },
+      created_gte: new Date(Date.now() + 3_600_000),
     });
     assert.deepEqual(later.data, []);
   });
@@ -212,9 +214,9 @@ describe("sessions", () => {
   test("errors are one class per code, with code, message, details, status and request id", async () => {
     const subscriber = await newSubscriber();
     const params = { customer_id: subscriber.customerId, subscription_id: subscriber.subscriptionIds[0] };
-    const created = await mrrx.sessions.create(params);
+    const created = await mrrx.createSession(params);
 
-    const exists = await rejection(mrrx.sessions.create(params));
+    const exists = await rejection(mrrx.createSession(params));
     assert.ok(exists instanceof SessionAlreadyExistsError);
     assert.equal(exists.code, "session_already_exists");
     assert.equal(exists.status, 409);
@@ -223,34 +225,34 @@ describe("sessions", () => {
     assert.ok(exists.message.includes("already_exists"));
     assert.match(exists.requestId ?? "", /\S/);
 
-    const invalid = await rejection(mrrx.sessions.create({ customer_id: "nobody" }));
+    const invalid = await rejection(mrrx.createSession({ customer_id: "nobody" }));
     assert.ok(invalid instanceof ValidationError);
     assert.equal(invalid.status, 400);
     assert.ok("customer_id" in invalid.details, JSON.stringify(invalid.details));
 
     const noSubscription = await rejection(
-      mrrx.sessions.create({ customer_id: subscriber.customerId, subscription_id: "sub_nothere" }),
+      mrrx.createSession({ customer_id: subscriber.customerId, subscription_id: "sub_nothere" }),
     );
     assert.ok(noSubscription instanceof SubscriptionNotFoundError);
     assert.equal(noSubscription.status, 404);
 
-    const missing = await rejection(mrrx.sessions.get("ses_nothere"));
+    const missing = await rejection(mrrx.getSession("ses_nothere"));
     assert.ok(missing instanceof SessionNotFoundError);
     assert.equal(missing.details.session_id, "ses_nothere");
 
-    const badKey = await rejection(new Mrrx({ apiKey: "mrrx_test_nothere", baseUrl }).workspace());
+    const badKey = await rejection(new Mrrx({ apiKey: "mrrx_test_nothere", baseUrl }).getWorkspace());
     assert.ok(badKey instanceof InvalidApiKeyError);
     assert.equal(badKey.status, 401);
 
     // The demo key has sessions:write and sessions:read only.
-    const forbidden = await rejection(mrrx.subscriptions.cancel(subscriber.subscriptionIds[0] ?? ""));
+    const forbidden = await rejection(mrrx.cancelSubscription(subscriber.subscriptionIds[0] ?? ""));
     assert.ok(forbidden instanceof InsufficientPermissionsError);
     assert.equal(forbidden.status, 403);
 
     const unreachable = new Mrrx({ apiKey, baseUrl: await freePortUrl(), maxRetries: 0 });
-    const refused = await rejection(unreachable.workspace());
+    const refused = await rejection(unreachable.getWorkspace());
     assert.ok(refused instanceof MrrxConnectionError);
-    assert.equal(refused.status, 0);
+    assert.equal(refused.status, null);
   });
 });
 
@@ -260,7 +262,7 @@ describe("retries", () => {
     try {
       const client = new Mrrx({ apiKey, baseUrl: proxy.url });
       const subscriber = await newSubscriber();
-      const created = await client.sessions.create({
+      const created = await client.createSession({
         customer_id: subscriber.customerId,
         subscription_id: subscriber.subscriptionIds[0],
       });
@@ -269,7 +271,7 @@ describe("retries", () => {
       assert.match(first?.idempotencyKey ?? "", /^[0-9a-f-]{36}$/);
       assert.equal(second?.idempotencyKey, first?.idempotencyKey);
       assert.equal(second?.replayed, "true");
-      const sessions = await mrrx.sessions.list({ subscription_id: subscriber.subscriptionIds[0] });
+      const sessions = await mrrx.listSessions({ subscription_id: subscriber.subscriptionIds[0] });
       assert.deepEqual(
         sessions.data.map((s) => s.id),
         [created.id],
@@ -283,12 +285,12 @@ describe("retries", () => {
     const subscriber = await newSubscriber();
     const params = { customer_id: subscriber.customerId, subscription_id: subscriber.subscriptionIds[0] };
     const key = `cancel-click-${crypto.randomUUID()}`;
-    const first = await mrrx.sessions.create(params, { idempotencyKey: key });
-    const again = await mrrx.sessions.create(params, { idempotencyKey: key });
+    const first = await mrrx.createSession(params, { idempotencyKey: key });
+    const again = await mrrx.createSession(params, { idempotencyKey: key });
     assert.equal(again.id, first.id);
     assert.equal(again.token, first.token);
     const reused = await rejection(
-      mrrx.sessions.create({ ...params, metadata: { other: "body" } }, { idempotencyKey: key }),
+      mrrx.createSession({ ...params, metadata: { other: "body" } }, { idempotencyKey: key }),
     );
     assert.ok(reused instanceof IdempotencyKeyReusedError);
     assert.equal(reused.status, 422);
@@ -299,15 +301,15 @@ describe("retries", () => {
     try {
       const client = new Mrrx({ apiKey, baseUrl: proxy.url, maxRetries: 2 });
       const started = Date.now();
-      assert.equal((await client.workspace()).id, workspaceId);
+      assert.equal((await client.getWorkspace()).id, workspaceId);
       assert.ok(Date.now() - started >= 1_000, "waited for Retry-After");
       assert.equal(proxy.seen.length, 2);
 
-      const unavailable = await rejection(client.workspace());
+      const unavailable = await rejection(client.getWorkspace());
       assert.ok(unavailable instanceof ServiceUnavailableError);
       assert.equal(proxy.seen.length, 5, "the first attempt and two retries");
 
-      const tooLong = await rejection(client.workspace());
+      const tooLong = await rejection(client.getWorkspace());
       assert.ok(tooLong instanceof RateLimitedError);
       assert.equal(tooLong.retryAfter, 120);
       assert.equal(proxy.seen.length, 6, "a wait past maxRetryDelayMs is not waited");
@@ -319,7 +321,7 @@ describe("retries", () => {
   test("a flow step that may have run is not retried: the flow API answers a repeat with 409", async () => {
     const proxy = await Proxy.start(["503"]);
     try {
-      const flow = new FlowClient({ token: "eyJ.unused.token", baseUrl: proxy.url });
+      const flow = new MrrxFlow("eyJ.unused.token", { baseUrl: proxy.url });
       await assert.rejects(flow.execute({ action: "cancel" }), ServiceUnavailableError);
       assert.equal(proxy.seen.length, 1);
       assert.equal(proxy.seen[0]?.idempotencyKey, undefined);
@@ -333,7 +335,7 @@ describe("custom sessions", () => {
   test("are recorded once per external_id and updated in place; started_at never moves", async () => {
     const externalId = `node-flow-${crypto.randomUUID()}`;
     const customerId = `cus_node${Date.now()}`;
-    const first = await mrrx.customSessions.upsert({
+    const first = await mrrx.upsertCustomSession({
       external_id: externalId,
       customer_id: customerId,
       started_at: "2026-01-20T14:00:00Z",
@@ -343,7 +345,7 @@ describe("custom sessions", () => {
       mrr: { amount: 2900, currency: "usd" },
     });
     assert.match(first.id, /^csn_/);
-    const updated = await mrrx.customSessions.upsert({
+    const updated = await mrrx.upsertCustomSession({
       external_id: externalId,
       customer_id: customerId,
       started_at: "2026-02-01T00:00:00Z",
@@ -354,19 +356,19 @@ describe("custom sessions", () => {
     assert.equal(updated.reason, "too_expensive");
     assert.equal(updated.started_at, first.started_at);
 
-    assert.deepEqual(await mrrx.customSessions.get(first.id), updated);
-    const listed = await mrrx.customSessions.list({ external_id: externalId });
+    assert.deepEqual(await mrrx.getCustomSession(first.id), updated);
+    const listed = await mrrx.listCustomSessions({ external_id: externalId });
     assert.deepEqual(
       listed.data.map((s) => s.id),
       [first.id],
     );
     const all: string[] = [];
-    for await (const s of mrrx.customSessions.iterate({ customer_id: customerId, limit: 1 })) all.push(s.id);
+    for await (const s of mrrx.iterCustomSessions({ customer_id: customerId, pageSize: 1 })) all.push(s.id);
     assert.deepEqual(all, [first.id]);
 
-    await assert.rejects(mrrx.customSessions.get("csn_nothere"), NotFoundError);
+    await assert.rejects(mrrx.getCustomSession("csn_nothere"), NotFoundError);
     const invalid = await rejection(
-      mrrx.customSessions.upsert({ external_id: externalId, customer_id: customerId, started_at: "yesterday" }),
+      mrrx.upsertCustomSession({ external_id: externalId, customer_id: customerId, started_at: "yesterday" }),
     );
     assert.ok(invalid instanceof ValidationError);
     assert.ok("started_at" in invalid.details);
@@ -378,7 +380,7 @@ describe("direct cancel", () => {
     const admin = new Mrrx({ apiKey: await apiKeyWithScopes("subscriptions:write", "sessions:read"), baseUrl });
     const subscriber = await newSubscriber();
     const subscriptionId = subscriber.subscriptionIds[0] ?? "";
-    const session = await admin.subscriptions.cancel(subscriptionId, {
+    const session = await admin.cancelSubscription(subscriptionId, {
       reason: "too_expensive",
       feedback: "Cutting tools this quarter",
       at_period_end: false,
@@ -395,7 +397,7 @@ describe("direct cancel", () => {
     assert.equal(onStripe.status, "canceled");
     assert.equal(onStripe.cancellation_details.comment, "Cutting tools this quarter");
 
-    await assert.rejects(admin.subscriptions.cancel(subscriptionId), SubscriptionAlreadyCanceledError);
+    await assert.rejects(admin.cancelSubscription(subscriptionId), SubscriptionAlreadyCanceledError);
 
     const delivery = await inbox.waitFor(
       (e) => e.type === "session.completed" && e.data.session_id === session.id,
@@ -406,9 +408,32 @@ describe("direct cancel", () => {
   });
 });
 
+describe("hub sessions", () => {
+  test("a hub visit for a customer, then what it holds", async () => {
+    const subscriber = await newSubscriber();
+    const created = await mrrx.createHubSession({
+      customer_id: subscriber.customerId,
+      metadata: { user_id: "usr_node" },
+    });
+    assert.match(created.id, /^hub_/);
+    assert.equal(created.url, `${baseUrl}/h/${created.token}`);
+    const hub = await mrrx.getHubSession(created.id);
+    assert.equal(hub.id, created.id);
+    assert.equal(hub.customer_id, subscriber.customerId);
+    assert.deepEqual(hub.metadata, { user_id: "usr_node" });
+    assert.equal(hub.expires_at, created.expires_at);
+    assert.deepEqual(hub.actions, []);
+
+    const byEmail = await mrrx.createHubSession({ customer_email: subscriber.email });
+    assert.equal((await mrrx.getHubSession(byEmail.id)).customer_id, subscriber.customerId);
+    await assert.rejects(mrrx.createHubSession({}), ValidationError);
+    await assert.rejects(mrrx.getHubSession("hub_nothere"), MrrxError);
+  });
+});
+
 describe("workspace and health", () => {
   test("the key's workspace, and the service's health shallow and deep", async () => {
-    const workspace = await mrrx.workspace();
+    const workspace = await mrrx.getWorkspace();
     assert.equal(workspace.id, workspaceId);
     assert.equal(workspace.name, "Demo Workspace");
     assert.equal(workspace.mode, "test");

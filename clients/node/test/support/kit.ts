@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { type IncomingHttpHeaders, type Server, createServer } from "node:http";
 import { join } from "node:path";
 
-import type { Flow, FlowClient } from "@mrrx/client";
+import type { Flow, MrrxFlow } from "@mrrx/client";
 
 import { PRODUCT_ENV, type ProductInfo, freePort } from "./product.js";
 
@@ -194,7 +194,7 @@ export async function eventually<T>(
  * Walks a session's flow as a subscriber who is not using it enough and takes the first
  * offer (a pause of the shortest length in the demo's flow), to its end in the worker.
  */
-export async function walkFlow(flow: FlowClient): Promise<Flow> {
+export async function walkFlow(flow: MrrxFlow): Promise<Flow> {
   const opened = await flow.get();
   const reason = opened.reasons.find((r) => r.code === "not_using_enough") ?? opened.reasons[0];
   if (!reason) throw new Error("the flow offers no reasons");
@@ -210,5 +210,5 @@ export async function walkFlow(flow: FlowClient): Promise<Flow> {
       : { action: "cancel" },
   );
   // Faster than the README's 3 s: a test's session has calls to spare under 10 a minute.
-  return flow.waitForCompletion({ intervalMs: 1_000, timeoutMs: 90_000 });
+  return flow.wait({ intervalMs: 1_000, timeoutMs: 90_000 });
 }
