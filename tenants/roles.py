@@ -50,7 +50,7 @@ ACCESS: dict[str, Access] = {
     # offers, set by owners and admins.
     "hub.hubsession": Access(view=VIEWER),
     "hub.hubaction": Access(view=VIEWER),
-    "hub.planchange": Access(view=ADMIN, add=ADMIN, change=ADMIN, delete=ADMIN),
+    "hub.planchange": Access(view=ADMIN, add=ADMIN, change=ADMIN, delete=ADMIN, actions=ADMIN),
 }
 
 # Pages that are not a model's: the least role to open them.

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import StripeConnection, StripeEvent
+from hub.models import HubSession, PlanChange
 from mrrx.crypto import encrypt
 from offers.selectors import flow_config_get
 from sessions_app.models import Session
@@ -117,6 +118,26 @@ def _flow_config(tenant: Tenant) -> Built:
     return Built(flow_config_get(tenant=tenant, livemode=False), tenant.slug)
 
 
+def _hub_session(tenant: Tenant) -> Built:
+    hub = HubSession.objects.create(
+        tenant=tenant,
+        livemode=False,
+        customer_id=f"cus_hub_{tenant.slug}",
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+    return Built(hub, hub.customer_id)
+
+
+def _plan_change(tenant: Tenant) -> Built:
+    change = PlanChange.objects.create(
+        tenant=tenant,
+        livemode=False,
+        from_price_id=f"price_pro_{tenant.slug}",
+        to_price_id=f"price_basic_{tenant.slug}",
+    )
+    return Built(change, change.from_price_id)
+
+
 # One builder per workspace-scoped model admin. The scoping tests fail for an admin
 # without one, so a new admin cannot go untested.
 BUILDERS: dict[str, Callable[[Tenant], Built]] = {
@@ -130,6 +151,8 @@ BUILDERS: dict[str, Callable[[Tenant], Built]] = {
     "webhooks.event": _event_built,
     "webhooks.delivery": _delivery,
     "sessions_app.session": _session,
+    "hub.hubsession": _hub_session,
+    "hub.planchange": _plan_change,
 }
 
 

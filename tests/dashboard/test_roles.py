@@ -53,6 +53,8 @@ EXPECTED: dict[str, dict[str, str | None]] = {
         "delete": None,
         "actions": None,
     },  # fmt: skip
+    "hub.hubsession": {"view": VIEW, "add": None, "change": None, "delete": None, "actions": None},
+    "hub.planchange": {"view": ADM, "add": ADM, "change": ADM, "delete": ADM, "actions": ADM},
 }
 SCOPED = sorted(
     model._meta.label_lower
