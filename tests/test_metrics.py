@@ -7,10 +7,14 @@ from __future__ import annotations
 import logging
 import os
 import re
+import runpy
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import httpx
@@ -30,6 +34,7 @@ from tests.worker_fixture import WorkerProcess, configure_broker, isolated_broke
 from webhooks.models import Delivery
 from webhooks.services import event_emit
 
+ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "metrics-test-token-7f3a9c2e41d8b605"
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -323,3 +328,35 @@ def test_make_run_counts_every_process_in_one_scrape():
         assert total(samples, "mrrx_queue_depth", queue="actions") == 0
         pids = {path.stem.rsplit("_", 1)[1] for path in (run.var_dir / "prometheus").glob("*.db")}
         assert len(pids) >= 3, pids
+
+
+# --- gunicorn's master ---------------------------------------------------------------------
+def test_gunicorn_drops_a_dead_workers_live_gauges_and_keeps_its_counts(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    live, counts = tmp_path / "gauge_livesum_4242.db", tmp_path / "counter_4242.db"
+    live.touch()
+    counts.touch()
+    config["child_exit"](None, SimpleNamespace(pid=4242))
+    assert not live.exists() and counts.exists()
+
+
+def test_gunicorn_and_the_settings_default_to_the_same_directory(tmp_path):
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PROMETHEUS_MULTIPROC_DIR", "DATABASE_URL", "DJANGO_SETTINGS_MODULE")
+    } | {"MRRX_VAR_DIR": str(tmp_path)}
+
+    def run(code: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+            check=True,
+        ).stdout.strip()  # fmt: skip
+
+    from_gunicorn = run(
+        "import os, runpy; runpy.run_path('gunicorn.conf.py');"
+        "print(os.environ['PROMETHEUS_MULTIPROC_DIR'])"
+    )
+    from_settings = run("import mrrx.settings as s; print(s.PROMETHEUS_MULTIPROC_DIR)")
+    assert Path(from_gunicorn) == Path(from_settings) == tmp_path / "prometheus"
