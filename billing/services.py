@@ -15,6 +15,8 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import AuditAction
+from audit.services import audit_record
 from mrrx.crypto import decrypt, encrypt
 from tenants.models import Tenant
 
@@ -124,6 +126,11 @@ def stripe_connection_connect_key(
         connection, _ = StripeConnection.objects.update_or_create(
             tenant=tenant, livemode=key_livemode, defaults=fields
         )
+        audit_record(
+            action=AuditAction.STRIPE_KEY_REPLACED if existing else AuditAction.STRIPE_CONNECTED,
+            target=connection,
+            changes={"method": connection.method, "last4": connection.key_last4},
+        )
     return KeyConnectResult(connection=connection, warnings=warnings)
 
 
@@ -132,9 +139,11 @@ def stripe_connection_set_webhook_secret(
 ) -> StripeConnection:
     """Store the signing secret of the key-connected workspace's own webhook endpoint."""
     connection.encrypted_webhook_secret = encrypt(_check_webhook_secret(secret))
-    StripeConnection.objects.filter(pk=connection.pk).update(
-        encrypted_webhook_secret=connection.encrypted_webhook_secret
-    )
+    with transaction.atomic():
+        StripeConnection.objects.filter(pk=connection.pk).update(
+            encrypted_webhook_secret=connection.encrypted_webhook_secret
+        )
+        audit_record(action=AuditAction.STRIPE_WEBHOOK_SECRET_REPLACED, target=connection)
     return connection
 
 
@@ -177,7 +186,13 @@ def stripe_connection_disconnect(*, connection: StripeConnection) -> None:
             if exc.stripe_type != "oauth_error" or exc.stripe_code != "invalid_client":
                 raise
             logger.info("Stripe account %s was already disconnected", connection.account_id)
-    connection.delete()
+    with transaction.atomic():
+        audit_record(
+            action=AuditAction.STRIPE_DISCONNECTED,
+            target=connection,
+            changes={"method": connection.method, "account_id": connection.account_id},
+        )
+        connection.delete()
 
 
 # --- Connecting by OAuth (Stripe Connect) --------------------------------------------------
@@ -253,6 +268,11 @@ def stripe_connection_connect_oauth(*, state: str, code: str, user: Any) -> Stri
         with transaction.atomic():
             connection, _ = StripeConnection.objects.update_or_create(
                 tenant=tenant, livemode=livemode, defaults=fields
+            )
+            audit_record(
+                action=AuditAction.STRIPE_CONNECTED,
+                target=connection,
+                changes={"method": connection.method, "account_id": connection.account_id},
             )
     except IntegrityError as exc:
         raise StripeConnectError(

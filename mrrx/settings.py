@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "mrrx",
+    "audit",
     "tenants",
     "billing",
     "webhooks",
@@ -322,6 +323,17 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+# --- audit -------------------------------------------------------------------------------
+# Every change a person, API key or subscriber makes is kept this long, then deleted by the
+# daily prune (the only way an entry ever leaves the log).
+AUDIT_RETENTION = timedelta(days=env.int("AUDIT_RETENTION_DAYS", default=730))
+# Lets entries written inside services name the request's user and network.
+MIDDLEWARE.append("audit.context.AuditRequestMiddleware")
+CELERY_BEAT_SCHEDULE["audit-prune"] = {
+    "task": "audit.tasks.audit_entries_prune",
+    "schedule": timedelta(days=1),
 }
 
 # --- billing -------------------------------------------------------------------------------

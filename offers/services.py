@@ -9,6 +9,10 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from audit.changes import fields_diff
+from audit.models import AuditAction
+from audit.services import audit_record
+
 from .models import FlowConfig, Offer, OfferAction, Reason
 from .params import offer_params_clean, reasons_clean
 
@@ -91,6 +95,14 @@ def flow_config_update(*, config: FlowConfig, **changes: Any) -> FlowConfig:
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
+        audit_record(
+            action=AuditAction.FLOW_CONFIG_CHANGED,
+            target=config,
+            changes=fields_diff(
+                {name: getattr(config, name) for name in changes},
+                {name: getattr(candidate, name) for name in changes},
+            ),
+        )
         for name in changes:
             setattr(config, name, getattr(candidate, name))
         config.updated_at = timezone.now()
@@ -151,6 +163,13 @@ def offer_create(
         )
         offer = Offer.objects.create(config=config, **fields)
         _touch(config)
+        audit_record(
+            action=AuditAction.OFFER_ADDED,
+            target=offer,
+            tenant_id=config.tenant_id,
+            livemode=config.livemode,
+            changes=fields_diff({}, fields),
+        )
     return offer
 
 
@@ -168,11 +187,25 @@ def offer_update(*, offer: Offer, **changes: Any) -> Offer:
             setattr(offer, name, value)
         offer.save(update_fields=list(OFFER_EDITABLE))
         _touch(offer.config)
+        audit_record(
+            action=AuditAction.OFFER_CHANGED,
+            target=offer,
+            tenant_id=offer.config.tenant_id,
+            livemode=offer.config.livemode,
+            changes=fields_diff(current, fields),
+        )
     return offer
 
 
 def offer_delete(*, offer: Offer) -> None:
     with transaction.atomic():
         config = offer.config
+        audit_record(
+            action=AuditAction.OFFER_DELETED,
+            target=offer,
+            tenant_id=config.tenant_id,
+            livemode=config.livemode,
+            changes=fields_diff({name: getattr(offer, name) for name in OFFER_EDITABLE}, {}),
+        )
         offer.delete()
         _touch(config)

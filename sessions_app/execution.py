@@ -16,6 +16,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from audit.models import AuditAction
+from audit.services import audit_record
 from billing.gateway import StripeGatewayError, gateway_for
 from mrrx.metrics import record_session_completed, record_session_failed
 from webhooks.services import event_emit
@@ -126,6 +128,11 @@ def session_complete(*, session: Session, details: dict[str, Any]) -> bool:
             data=data,
         )
         receipt_record(session=session)
+        audit_record(
+            action=AuditAction.SESSION_COMPLETED,
+            target=session,
+            changes={"outcome_action": session.outcome_action},
+        )
     record_session_completed(
         outcome=session.selected_action, source=session.source, livemode=session.livemode
     )
@@ -154,6 +161,9 @@ def session_fail(*, session: Session, error: StripeGatewayError) -> bool:
             livemode=session.livemode,
             type="session.failed",
             data={**session_event_data(session), "error": failure},
+        )
+        audit_record(
+            action=AuditAction.SESSION_FAILED, target=session, changes={"failure": failure}
         )
     record_session_failed(source=session.source, livemode=session.livemode)
     logger.warning("session %s failed: %s", session.id, error.message)

@@ -1,5 +1,6 @@
 """Workspaces, members and API keys in admin. A new key's secret is shown once, on the
-page that answers its creation, and is stored nowhere."""
+page that answers its creation, and is stored nowhere. Also the workspace's audit log,
+whose app sits below this one and so cannot scope its own page."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from audit.admin import AuditEntryAdminBase
+from audit.models import AuditEntry
 from mrrx.admin_pages import secret_shown_once
 
 from .admin_scoping import TenantScopedAdminMixin, TenantScopedInlineMixin
@@ -225,3 +228,11 @@ class ApiKeyAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
         return False  # revoke instead, so the key's history stays
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(TenantScopedAdminMixin, AuditEntryAdminBase):
+    tenant_path = "tenant_id"  # a plain column: audit has no foreign key to workspaces
+
+    def tenant_id_of(self, obj: AuditEntry) -> str:
+        return obj.tenant_id

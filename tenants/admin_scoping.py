@@ -10,7 +10,9 @@ workspace (``tenant_path = "tenant"``, ``"config__tenant"``, ``"event__tenant"``
   would tell "exists elsewhere" from "does not exist";
 - limits the choices of every foreign key to what the merchant may see;
 - grants view/add/change/delete/actions from ``tenants.roles`` and the member's role,
-  never from Django's per-user permissions.
+  never from Django's per-user permissions;
+- records every add, change and delete in the audit log (``audit.admin``), in the
+  workspace the object belongs to.
 
 Operators (superusers) keep Django's behaviour unchanged. ``OperatorOnlyAdminMixin`` is
 for models with no workspace (users, groups, heartbeats): merchants get a 403 there.
@@ -25,6 +27,8 @@ from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.http import Http404, HttpRequest
+
+from audit.admin import AuditedAdminMixin
 
 from .roles import Operation, role_allows
 from .workspace import current_role, current_tenant
@@ -64,7 +68,7 @@ class _ScopedFormFields:
         return super().formfield_for_manytomany(db_field, request, **kwargs)  # type: ignore[misc]
 
 
-class TenantScopedAdminMixin(_ScopedFormFields):
+class TenantScopedAdminMixin(AuditedAdminMixin, _ScopedFormFields):
     """Put first in a ModelAdmin's bases; declare ``tenant_path``."""
 
     tenant_path: str = "tenant"
@@ -95,6 +99,9 @@ class TenantScopedAdminMixin(_ScopedFormFields):
         for hop in hops:
             obj = getattr(obj, hop)
         return obj.pk if last == "pk" else getattr(obj, f"{last}_id")
+
+    def audit_tenant_id(self, obj: models.Model) -> str:
+        return self.tenant_id_of(obj)
 
     def get_list_filter(self, request: HttpRequest) -> list[Any]:
         filters = super().get_list_filter(request)  # type: ignore[misc]
@@ -193,7 +200,7 @@ class TenantScopedInlineMixin(_ScopedFormFields):
         return self._allows(request, "delete")
 
 
-class OperatorOnlyAdminMixin:
+class OperatorOnlyAdminMixin(AuditedAdminMixin):
     """For models that belong to no workspace: superusers only, whatever else is granted."""
 
     def has_module_permission(self, request: HttpRequest) -> bool:

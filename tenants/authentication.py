@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
+from audit.context import Actor, actor_bind
 from mrrx.api.errors import ApiError
 
 from .models import ApiKey, Tenant
@@ -61,6 +62,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         django_request.tenant = api_key.tenant
         django_request.livemode = api_key.livemode
         django_request.scopes = frozenset(api_key.scopes)
+        actor_bind(django_request, Actor.api_key(key_id=api_key.pk, prefix=api_key.prefix))
         return ApiPrincipal(api_key), api_key
 
     def authenticate_header(self, request: Request) -> str:

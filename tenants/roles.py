@@ -51,6 +51,8 @@ ACCESS: dict[str, Access] = {
     "hub.hubsession": Access(view=VIEWER),
     "hub.hubaction": Access(view=VIEWER),
     "hub.planchange": Access(view=ADMIN, add=ADMIN, change=ADMIN, delete=ADMIN, actions=ADMIN),
+    # Who changed what: for those who make changes, not for viewers.
+    "audit.auditentry": Access(view=ADMIN, actions=ADMIN),
 }
 
 # Pages that are not a model's: the least role to open them.

@@ -14,6 +14,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from audit.models import AuditAction
+from audit.services import audit_record
+
 from .models import ALL_SCOPES, DEFAULT_SCOPES, ApiKey, Tenant
 
 _BASE62 = string.digits + string.ascii_letters
@@ -83,6 +86,11 @@ def apikey_issue(
                     prefix=plaintext[: len("mrrx_test_") + API_KEY_DISPLAY_CHARS],
                     hashed_key=apikey_hash(plaintext),
                 )
+                audit_record(
+                    action=AuditAction.API_KEY_ISSUED,
+                    target=key,
+                    changes={"name": name, "scopes": scopes, "expires_at": expires_at},
+                )
             return key, plaintext
         except IntegrityError:  # a display-prefix collision: draw again
             continue
@@ -93,9 +101,11 @@ def apikey_revoke(*, api_key: ApiKey) -> ApiKey:
     """Revoke a key; later requests with it get ``invalid_api_key``."""
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
-        ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
-            revoked_at=api_key.revoked_at
-        )
+        with transaction.atomic():
+            if ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+                revoked_at=api_key.revoked_at
+            ):
+                audit_record(action=AuditAction.API_KEY_REVOKED, target=api_key)
     return api_key
 
 

@@ -14,6 +14,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import AuditAction
+from audit.services import audit_record
 from billing.models import StripeConnection, StripeEvent
 from hub.models import HubSession, PlanChange
 from mrrx.crypto import encrypt
@@ -118,6 +120,11 @@ def _flow_config(tenant: Tenant) -> Built:
     return Built(flow_config_get(tenant=tenant, livemode=False), tenant.slug)
 
 
+def _audit_entry(tenant: Tenant) -> Built:
+    entry = audit_record(action=AuditAction.ADMIN_CHANGED, target=tenant, tenant_id=tenant.pk)
+    return Built(entry, entry.object_id)
+
+
 def _hub_session(tenant: Tenant) -> Built:
     hub = HubSession.objects.create(
         tenant=tenant,
@@ -153,6 +160,7 @@ BUILDERS: dict[str, Callable[[Tenant], Built]] = {
     "sessions_app.session": _session,
     "hub.hubsession": _hub_session,
     "hub.planchange": _plan_change,
+    "audit.auditentry": _audit_entry,
 }
 
 

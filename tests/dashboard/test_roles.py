@@ -46,6 +46,7 @@ EXPECTED: dict[str, dict[str, str | None]] = {
         "delete": None,
         "actions": ADM,
     },
+    "audit.auditentry": {"view": ADM, "add": None, "change": None, "delete": None, "actions": ADM},
     "sessions_app.session": {
         "view": VIEW,
         "add": None,

@@ -15,6 +15,8 @@ from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
+from audit.models import AuditAction
+from audit.services import audit_record
 from mrrx.crypto import encrypt
 from mrrx.formats import iso_timestamp
 from tenants.models import Membership, Tenant
@@ -84,15 +86,19 @@ def endpoint_create(
     this return value (it is stored encrypted)."""
     url, types = endpoint_validate(livemode=livemode, url=url, event_types=event_types)
     secret = generate_secret()
-    endpoint = Endpoint.objects.create(
-        tenant=tenant,
-        livemode=livemode,
-        url=url,
-        description=description.strip(),
-        event_types=types,
-        secret_encrypted=encrypt(secret),
-        created_by=created_by,
-    )
+    with transaction.atomic():
+        endpoint = Endpoint.objects.create(
+            tenant=tenant,
+            livemode=livemode,
+            url=url,
+            description=description.strip(),
+            event_types=types,
+            secret_encrypted=encrypt(secret),
+            created_by=created_by,
+        )
+        audit_record(
+            action=AuditAction.WEBHOOK_SECRET_ISSUED, target=endpoint, changes={"url": url}
+        )
     return endpoint, secret
 
 
@@ -141,6 +147,11 @@ def endpoint_rotate_secret(*, endpoint: Endpoint) -> str:
                 "secret_rotated_at",
                 "updated_at",
             ]
+        )
+        audit_record(
+            action=AuditAction.WEBHOOK_SECRET_ROTATED,
+            target=locked,
+            changes={"previous_signs_until": locked.previous_secret_expires_at},
         )
     for name in ("previous_secret_encrypted", "previous_secret_expires_at", "secret_encrypted",
                  "secret_rotated_at", "updated_at"):  # fmt: skip

@@ -12,6 +12,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
+from audit.models import AuditAction
+from audit.services import audit_record
+
 from .. import jobs
 from ..models import Delivery, Endpoint, Event
 from ..selectors import endpoints_subscribed
@@ -54,6 +57,11 @@ def event_resend(*, event: Event) -> list[Delivery]:
             queued.append(delivery)
             jobs.append((delivery.pk, 0))
         attempts_enqueue_on_commit(jobs)
+        audit_record(
+            action=AuditAction.WEBHOOK_EVENT_RESENT,
+            target=event,
+            changes={"deliveries": [delivery.pk for delivery in queued]},
+        )
     return queued
 
 
@@ -99,6 +107,11 @@ def endpoint_resend_failed(*, endpoint: Endpoint, since: datetime) -> int:
         if count:
             # There may be thousands: the dispatcher queues them in batches, starting now.
             transaction.on_commit(_dispatch_soon)
+        audit_record(
+            action=AuditAction.WEBHOOK_FAILED_RESENT,
+            target=endpoint,
+            changes={"since": since, "deliveries": count},
+        )
     return count
 
 
