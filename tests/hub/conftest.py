@@ -15,6 +15,7 @@ from hub.models import PlanChange
 from hub.tokens import hub_csrf_token
 from tests.flow_worker.conftest import celery_worker_env  # noqa: F401
 from tests.sessions.conftest import (  # noqa: F401
+    MERCHANT_KEY,
     SEED_KEY,
     FlowClient,
     Seeded,
