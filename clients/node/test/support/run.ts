@@ -38,7 +38,15 @@ try {
     const tests = spawn(
       process.execPath,
       ["--test", "--test-concurrency=1", "--test-reporter=spec", ...files],
-      { env: { ...process.env, [PRODUCT_ENV]: JSON.stringify(running.info) }, stdio: "inherit" },
+      {
+        env: {
+          ...process.env,
+          [PRODUCT_ENV]: JSON.stringify(running.info),
+          // Lets the examples' tests import this kit as "@mrrx/client/testkit".
+          NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --conditions=mrrx-test`.trim(),
+        },
+        stdio: "inherit",
+      },
     );
     tests.on("exit", (code, signal) => done(code ?? (signal ? 1 : 0)));
   });
