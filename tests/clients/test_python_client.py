@@ -655,3 +655,53 @@ def test_a_key_without_the_scope_is_refused_direct_cancel(
             served.seeded.subscription_id
         )
     assert caught.value.code == "insufficient_permissions"
+
+
+# --- Hub sessions --------------------------------------------------------------------------
+def test_a_hub_session_is_created_opened_and_read_back(
+    mrrx, served, live_server, make_client, other_tenant, connect_mrrx
+):
+    created = mrrx.create_hub_session(
+        customer_id=served.seeded.customer_id,
+        return_url=RETURN_URL,
+        metadata={"user_id": "usr_123"},
+        idempotency_key="hub-click-1",
+    )
+    assert created["id"].startswith("hub_") and created["livemode"] is False
+    assert created["url"].startswith(f"{live_server.url}/h/")
+    # Its retry is the same visit.
+    assert (
+        mrrx.create_hub_session(
+            customer_id=served.seeded.customer_id,
+            return_url=RETURN_URL,
+            metadata={"user_id": "usr_123"},
+            idempotency_key="hub-click-1",
+        )
+        == created
+    )
+
+    unopened = mrrx.get_hub_session(created["id"])
+    assert (unopened["views"], unopened["viewed_at"], unopened["actions"]) == (0, None, [])
+    assert unopened["customer_id"] == served.seeded.customer_id
+    assert (unopened["return_url"], unopened["metadata"]) == (RETURN_URL, {"user_id": "usr_123"})
+
+    with httpx.Client(timeout=15) as browser:
+        page = browser.get(created["url"])
+    assert page.status_code == 200, page.text[:2000]
+    opened = mrrx.get_hub_session(created["id"])
+    assert opened["views"] == 1 and opened["viewed_at"] is not None
+
+    by_email = mrrx.create_hub_session(customer_email="subscriber@example.com")
+    assert mrrx.get_hub_session(by_email["id"])["customer_id"] == served.seeded.customer_id
+
+    with pytest.raises(MrrxError) as unknown:
+        mrrx.create_hub_session(customer_id="cus_NoSuchCustomer")
+    assert (type(unknown.value), unknown.value.status) == (ERROR_CLASSES["not_found"], 404)
+    with pytest.raises(MrrxError) as nobody:
+        mrrx.create_hub_session(return_url=RETURN_URL)
+    assert type(nobody.value) is ERROR_CLASSES["validation_error"]
+    assert "customer_id" in nobody.value.details
+
+    other = connect_mrrx(make_client(other_tenant).plaintext, base_url=live_server.url)
+    with pytest.raises(SessionNotFoundError):
+        other.get_hub_session(created["id"])

@@ -440,7 +440,9 @@ class Mrrx:
         metadata: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
     ) -> HubSessionCreated:
-        """A visit to the subscriber's hub: redirect them to its ``url``."""
+        """The customer's subscription hub (resume, change plan, cancel through the
+        retention flow): redirect them to its ``url``, which lasts an hour. Name them by
+        ``customer_id`` or ``customer_email`` (both: they must agree)."""
         body = _without_none(
             customer_id=customer_id,
             customer_email=customer_email,
@@ -450,6 +452,8 @@ class Mrrx:
         return cast(HubSessionCreated, self._post("/api/v1/hub_sessions", body, idempotency_key))
 
     def get_hub_session(self, hub_session_id: str) -> HubSession:
+        """The visit: when it was opened, what the customer did, the cancellation
+        sessions it opened."""
         return cast(HubSession, self._get(f"/api/v1/hub_sessions/{hub_session_id}"))
 
     # --- Results, workspace, health -------------------------------------------------------

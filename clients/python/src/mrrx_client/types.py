@@ -144,23 +144,52 @@ class CustomSessionList(TypedDict):
     pagination: Pagination
 
 
-# --- Hub sessions --------------------------------------------------------------------------
+# --- Hub sessions (the subscriber's self-service page) ------------------------------------
 class HubSessionCreated(TypedDict):
     id: str  # hub_...
     token: str
-    url: str
+    url: str  # the hub page: redirect the customer here
     expires_at: str
+    livemode: bool
 
 
-class HubSession(TypedDict, total=False):
+class HubAction(TypedDict):
+    id: str  # hba_...
+    type: str  # cancel, resume, reactivate, change_plan
+    subscription_id: str
+    price_id: str | None  # change_plan: the new price
+    status: str  # a cancel is "opened": its session (session_id) has the outcome
+    session_id: str | None
+    outcome: dict[str, Any] | None
+    error: dict[str, Any] | None
+    created_at: str
+    completed_at: str | None
+    failed_at: str | None
+
+
+class HubCancellationSession(TypedDict):
+    id: str  # ses_...
+    subscription_id: str
+    status: str
+    outcome_action: Action | None
+    created_at: str
+    completed_at: str | None
+
+
+class HubSession(TypedDict):
     id: str
-    url: str
-    expires_at: str
     customer_id: str
+    customer_email: str | None
     return_url: str | None
     metadata: dict[str, str]
     livemode: bool
     created_at: str
+    expires_at: str
+    viewed_at: str | None
+    last_viewed_at: str | None
+    views: int
+    actions: list[HubAction]
+    sessions: list[HubCancellationSession]
 
 
 # --- Results, workspace, health ------------------------------------------------------------
