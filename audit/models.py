@@ -41,6 +41,9 @@ class AuditAction(models.TextChoices):
     API_KEY_REVOKED = "api_key.revoked", "API key revoked"
     WEBHOOK_SECRET_ISSUED = "webhook_secret.issued", "webhook signing secret issued"
     WEBHOOK_SECRET_ROTATED = "webhook_secret.rotated", "webhook signing secret rotated"
+    # Disabled by a person, or by MRRX after days of failed deliveries (the system).
+    WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled", "webhook endpoint disabled"
+    WEBHOOK_ENDPOINT_ENABLED = "webhook_endpoint.enabled", "webhook endpoint enabled"
     STRIPE_CONNECTED = "stripe.connected", "Stripe connected"
     STRIPE_KEY_REPLACED = "stripe.key_replaced", "Stripe key replaced"
     STRIPE_WEBHOOK_SECRET_REPLACED = (

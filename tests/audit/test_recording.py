@@ -27,7 +27,7 @@ from tests.billing.conftest import MERCHANT_KEY
 from tests.dashboard.conftest import change_url, changelist_url
 from tests.sessions.conftest import FlowClient
 from webhooks.models import Endpoint, Event
-from webhooks.services import endpoint_create
+from webhooks.services import endpoint_create, endpoint_disable
 
 from .conftest import actions, entries, everything_recorded, on_postgresql
 
@@ -482,3 +482,28 @@ def test_the_hosted_flow_goes_on_when_the_log_refuses_entries(shop, monkeypatch)
     assert browser.post(path, {"step": "reason", "reason": "too_expensive"}).status_code == 302
     assert Session.objects.get(pk=body["id"]).status == "offer_shown"
     assert not AuditEntry.objects.filter(object_type="sessions_app.session").exists()
+
+
+def test_endpoints_disabled_and_enabled_in_admin_are_recorded(merchant_client, workspace_a):
+    endpoint, _ = endpoint_create(tenant=workspace_a, livemode=False, url="https://h.example.com/")
+    client = _in_admin(merchant_client, workspace_a, "admin")
+    for action in ("disable_endpoints", "enable_endpoints"):
+        client.post(changelist_url(Endpoint), {"action": action, "_selected_action": [endpoint.pk]})
+
+    disabled, enabled = entries(object_id=endpoint.pk, action__startswith="webhook_endpoint.")
+    assert (disabled.action, enabled.action) == (
+        "webhook_endpoint.disabled",
+        "webhook_endpoint.enabled",
+    )
+    _by(client, disabled)
+    _by(client, enabled)
+    assert disabled.changes == {"reason": f"Disabled by {client.user} in admin."}
+
+
+def test_an_endpoint_mrrx_disables_after_failures_is_the_systems_doing(workspace_a):
+    endpoint, _ = endpoint_create(tenant=workspace_a, livemode=False, url="https://h.example.com/")
+    endpoint_disable(endpoint=endpoint, reason="Every attempt failed for 5 days.")
+    endpoint_disable(endpoint=endpoint, reason="again")  # already disabled: nothing new
+    [entry] = entries(action="webhook_endpoint.disabled")
+    assert (entry.actor_kind, entry.ip) == ("system", None)
+    assert entry.changes == {"reason": "Every attempt failed for 5 days."}

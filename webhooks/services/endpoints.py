@@ -172,6 +172,11 @@ def endpoint_disable(*, endpoint: Endpoint, reason: str, notify: bool = False) -
             enabled=False, disabled_at=now, disabled_reason=reason, updated_at=now
         )
         if changed:
+            audit_record(
+                action=AuditAction.WEBHOOK_ENDPOINT_DISABLED,
+                target=endpoint,
+                changes={"reason": reason},
+            )
             Delivery.objects.filter(endpoint_id=endpoint.pk, status=Delivery.Status.PENDING).update(
                 status=Delivery.Status.FAILED,
                 next_attempt_at=None,
@@ -188,9 +193,11 @@ def endpoint_disable(*, endpoint: Endpoint, reason: str, notify: bool = False) -
 def endpoint_enable(*, endpoint: Endpoint) -> Endpoint:
     """Send to the endpoint again (failed deliveries stay failed until resent)."""
     now = timezone.now()
-    Endpoint.objects.filter(pk=endpoint.pk).update(
-        enabled=True, disabled_at=None, disabled_reason="", failing_since=None, updated_at=now
-    )
+    with transaction.atomic():
+        Endpoint.objects.filter(pk=endpoint.pk).update(
+            enabled=True, disabled_at=None, disabled_reason="", failing_since=None, updated_at=now
+        )
+        audit_record(action=AuditAction.WEBHOOK_ENDPOINT_ENABLED, target=endpoint)
     endpoint.refresh_from_db()
     return endpoint
 
