@@ -67,13 +67,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def mrrx() -> Mrrx:
-    return current_app.extensions["mrrx"]
+    client: Mrrx = current_app.extensions["mrrx"]
+    return client
 
 
 def database() -> sqlite3.Connection:
     if "db" not in g:
         g.db = sqlite3.connect(current_app.config["DATABASE"])
-    return g.db
+    db: sqlite3.Connection = g.db
+    return db
 
 
 def account() -> str:

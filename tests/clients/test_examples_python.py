@@ -45,6 +45,7 @@ class Example:
 
     url: str
     database: Path
+    events_table: str
     webhook_secret: str
     log: Callable[[], str] = lambda: ""
 
@@ -52,9 +53,8 @@ class Example:
         if not self.database.exists():
             return []
         with sqlite3.connect(self.database) as db:
-            table = "shop_webhookevent" if self.database.name == "django.sqlite3" else None
             rows = db.execute(
-                f"SELECT payload FROM {table or 'webhook_events'} ORDER BY event_id"  # noqa: S608
+                f"SELECT payload FROM {self.events_table} ORDER BY event_id"  # noqa: S608
             ).fetchall()
         return [json.loads(payload) for (payload,) in rows]
 
@@ -113,7 +113,11 @@ def django_example(served, live_server, tmp_path) -> Iterator[Example]:
             stderr=subprocess.STDOUT,
         )
     example = Example(
-        f"http://127.0.0.1:{port}", database, env["MRRX_WEBHOOK_SECRET"], log_path.read_text
+        f"http://127.0.0.1:{port}",
+        database,
+        "shop_webhookevent",
+        env["MRRX_WEBHOOK_SECRET"],
+        log_path.read_text,
     )
     try:
         wait_until(
@@ -146,7 +150,9 @@ def flask_example(served, live_server, tmp_path) -> Iterator[Example]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield Example(f"http://127.0.0.1:{port}", database, config["MRRX_WEBHOOK_SECRET"])
+        yield Example(
+            f"http://127.0.0.1:{port}", database, "webhook_events", config["MRRX_WEBHOOK_SECRET"]
+        )
     finally:
         server.shutdown()
         app.extensions["mrrx"].close()

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import pytest
@@ -55,9 +55,6 @@ def connect_mrrx() -> Iterator[Callable[..., Mrrx]]:
     yield connect
     for client in opened:
         client.close()
-    for wire in Wire.made:
-        wire.close()
-    Wire.made.clear()
 
 
 @pytest.fixture
@@ -75,25 +72,22 @@ def _create(mrrx: Mrrx, seeded, **extra: Any):  # type: ignore[no-untyped-def]
     )
 
 
-class Wire:
+class Wire(httpx.MockTransport):
     """The real network, seen and tampered with from the client's side: an httpx
-    ``MockTransport`` whose handler forwards to a real transport.
+    ``MockTransport`` whose handler forwards to a real transport (closed with it).
 
     ``lose`` answers are read from the server and then lost on the way back, replaced by
     ``replacement``; ``refuse`` requests are answered with ``replacement`` without
     reaching the server at all."""
 
-    made: ClassVar[list[Wire]] = []
-
     def __init__(self, *, lose: int = 0, refuse: int = 0, replacement=None) -> None:  # type: ignore[no-untyped-def]
-        Wire.made.append(self)
         self.real = httpx.HTTPTransport()
         self.lose = lose
         self.refuse = refuse
         self.replacement = replacement
         self.sent: list[httpx.Request] = []
         self.answered: list[httpx.Response] = []
-        self.transport = httpx.MockTransport(self._handle)
+        super().__init__(self._handle)
 
     def _handle(self, request: httpx.Request) -> httpx.Response:
         self.sent.append(request)
@@ -379,9 +373,7 @@ def test_the_request_id_is_the_one_the_server_logged_the_call_under(mrrx):
 def test_codes_no_endpoint_answers_yet_still_map_to_their_classes(code, cls):
     def answering(code: str, status: int) -> Mrrx:
         wire = Wire(refuse=1, replacement=_envelope(status, code))
-        return Mrrx(
-            "mrrx_test_x", base_url="http://mrrx.invalid", transport=wire.transport, max_retries=0
-        )
+        return Mrrx("mrrx_test_x", base_url="http://mrrx.invalid", transport=wire, max_retries=0)
 
     with pytest.raises(MrrxError) as caught:
         answering(code, ERROR_STATUS[code]).get_workspace()
@@ -399,7 +391,7 @@ def test_a_create_whose_answer_was_lost_is_retried_with_its_key_and_acts_once(
 ):
     wire = Wire(lose=1, replacement=_envelope(503, "service_unavailable"))
     client = connect_mrrx(
-        served.client.plaintext, base_url=live_server.url, backoff=0.01, transport=wire.transport
+        served.client.plaintext, base_url=live_server.url, backoff=0.01, transport=wire
     )
 
     created = _create(client, served.seeded)
@@ -419,9 +411,7 @@ def test_a_429_is_retried_after_its_retry_after_with_the_same_key(
     served, live_server, connect_mrrx
 ):
     wire = Wire(refuse=1, replacement=_envelope(429, "rate_limited", {"Retry-After": "1"}))
-    client = connect_mrrx(
-        served.client.plaintext, base_url=live_server.url, transport=wire.transport
-    )
+    client = connect_mrrx(served.client.plaintext, base_url=live_server.url, transport=wire)
 
     started = time.monotonic()
     created = _create(client, served.seeded, idempotency_key="cancel-click-77")
@@ -450,7 +440,7 @@ def test_retries_are_bounded():
     client = Mrrx(
         "mrrx_test_x",
         base_url="http://mrrx.invalid",
-        transport=wire.transport,
+        transport=wire,
         backoff=0.001,
         max_retries=2,
     )
@@ -461,7 +451,7 @@ def test_retries_are_bounded():
 
     # A 429 asking for longer than the client will block is raised at once.
     wire = Wire(refuse=1, replacement=_envelope(429, "rate_limited", {"Retry-After": "3600"}))
-    client = Mrrx("mrrx_test_x", base_url="http://mrrx.invalid", transport=wire.transport)
+    client = Mrrx("mrrx_test_x", base_url="http://mrrx.invalid", transport=wire)
     with pytest.raises(RateLimitedError) as caught:
         client.get_workspace()
     assert caught.value.retry_after == 3600 and len(wire.sent) == 1
@@ -470,9 +460,7 @@ def test_retries_are_bounded():
 def test_a_flow_execute_is_not_sent_twice_after_a_lost_answer(mrrx, served, connect_mrrx):
     created = _create(mrrx, served.seeded)
     wire = Wire(replacement=_envelope(503, "service_unavailable"))
-    flow = connect_mrrx(base_url=mrrx.base_url, backoff=0.01, transport=wire.transport).flow(
-        created["token"]
-    )
+    flow = connect_mrrx(base_url=mrrx.base_url, backoff=0.01, transport=wire).flow(created["token"])
     flow.survey("too_expensive")
     wire.lose = 1
 

@@ -150,7 +150,7 @@ class _Requester:
     def _backoff(self, attempt: int) -> float:
         # Exponential, with jitter so that clients that failed together do not return
         # together.
-        ceiling = min(self.max_backoff, self.backoff * 2**attempt)
+        ceiling = min(self.max_backoff, self.backoff * 2.0**attempt)
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
