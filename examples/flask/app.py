@@ -15,6 +15,7 @@ from mrrx_client import (
     Mrrx,
     MrrxError,
     SessionAlreadyExistsError,
+    ValidationError,
     WebhookVerificationError,
     verify_webhook,
 )
@@ -113,8 +114,12 @@ def cancel_return() -> str | tuple[str, int]:
         return render_template("return.html")
     try:
         result = mrrx().verify_result(request.form.get("result_token", ""))
-    except InvalidTokenError:
+    except (InvalidTokenError, ValidationError):  # forged, tampered, expired or missing
         return render_template("outcome.html", error="This result could not be verified."), 400
+    except MrrxError as error:
+        current_app.logger.warning("Could not verify a result: %s", error)
+        error_text = "We could not check the result just now. Please reload."
+        return render_template("outcome.html", error=error_text), 502
     if result["customer_id"] != current_app.config["DEMO_CUSTOMER_ID"]:
         # A genuine result, but for someone else's session.
         return render_template("outcome.html", error="This result is not for you."), 403

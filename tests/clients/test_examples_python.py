@@ -232,7 +232,7 @@ def _return_to(browser: httpx.Client, link: str) -> tuple[httpx.Response, str]:
     where, _, fragment = link.partition("#")
     landing = browser.get(where)
     assert landing.status_code == 200 and 'id="verify"' in landing.text, landing.text[:2000]
-    token = parse_qs(fragment)["result_token"][0]
+    token = parse_qs(fragment, keep_blank_values=True)["result_token"][0]
     form = {**_forms(landing.text)[0], "result_token": token}
     return browser.post(urlsplit(where)._replace(query="").geturl(), data=form), token
 
@@ -288,6 +288,9 @@ def _walk_to_the_verified_outcome(example, served, worker, *, action, emulator, 
         # A token that does not verify shows nothing but the refusal.
         forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
         refused, _ = _return_to(browser, link.replace(token, forged))
+        assert refused.status_code == 400 and 'id="outcome"' not in refused.text
+        # And so does a post without one (the page's script found no fragment).
+        refused, _ = _return_to(browser, link.replace(f"result_token={token}", "result_token="))
         assert refused.status_code == 400 and 'id="outcome"' not in refused.text
 
         stripe = stripe_subscription(emulator, served.seeded.subscription_id)

@@ -15,6 +15,7 @@ from mrrx_client import (
     InvalidTokenError,
     MrrxError,
     SessionAlreadyExistsError,
+    ValidationError,
     WebhookVerificationError,
     verify_webhook,
 )
@@ -61,9 +62,13 @@ def cancel_return(request: HttpRequest) -> HttpResponse:
         return render(request, "shop/return.html")
     try:
         result = mrrx().verify_result(request.POST.get("result_token", ""))
-    except InvalidTokenError:
+    except (InvalidTokenError, ValidationError):  # forged, tampered, expired or missing
         context = {"error": "This result could not be verified."}
         return render(request, "shop/outcome.html", context, status=400)
+    except MrrxError as error:
+        logger.warning("Could not verify a result: %s", error)
+        context = {"error": "We could not check the result just now. Please reload."}
+        return render(request, "shop/outcome.html", context, status=502)
     if result["customer_id"] != settings.DEMO_CUSTOMER_ID:
         # A genuine result, but for someone else's session.
         context = {"error": "This result is not for your subscription."}
