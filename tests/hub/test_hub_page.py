@@ -297,7 +297,9 @@ def test_resume_is_claimed_once_however_often_it_is_sent(
     page = browser.get(path)
     section = _section(page, sub)
     assert "Resuming your subscription" in section and 'value="resume"' not in section
-    assert '<meta http-equiv="refresh" content="2">' in page.content.decode()
+    # Without scripts the page refreshes itself, at its own address (not the #fragment
+    # the action redirected to, which a browser would only scroll to).
+    assert f'<meta http-equiv="refresh" content="2;url={path}">' in page.content.decode()
     status = browser.get(f"{path}/status").json()
     assert status == {"busy": True}
 
