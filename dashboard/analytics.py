@@ -26,6 +26,7 @@ from django.db import connections
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
+from hub.models import HubAction, HubActionKind, HubActionStatus, HubSession
 from offers.models import Offer
 from sessions_app.models import Action, CustomSession, Reason, Session, SessionStatus, Source
 from sessions_app.presentation import ZERO_DECIMAL
@@ -38,6 +39,23 @@ MONTHLY_FACTOR = {
     "month": Fraction(1),
     "year": Fraction(1, 12),
 }
+
+# The subscription hub's own figures: beside the cancel flow's, never added into them.
+HUB_DEFINITIONS: list[tuple[str, str]] = [
+    ("Hub visits", "Subscription hub sessions whose page the customer first opened in the range."),
+    (
+        "Cancellations started from the hub",
+        "Cancellation sessions the hub opened, created in the range (their outcomes are "
+        "counted with the cancel flow's).",
+    ),
+    ("Resumes", "Paused subscriptions customers resumed in the hub, done in the range."),
+    ("Reactivations", "Scheduled cancellations customers undid in the hub, done in the range."),
+    (
+        "Plan changes",
+        "Subscriptions customers moved to another price in the hub, done in the range.",
+    ),
+]
+HUB_COUNTS = ("visits", "cancellations_started", "resumes", "reactivations", "plan_changes")
 
 DEFINITIONS: list[tuple[str, str]] = [
     ("Sessions started", "Cancellation sessions created in the range (UTC days, inclusive)."),
@@ -67,6 +85,7 @@ DEFINITIONS: list[tuple[str, str]] = [
     ("Offer accepted", "Sessions that showed the offer and completed with that offer's action."),
     ("Acceptance rate", "Accepted ÷ shown."),
     ("Daily trend", "Per UTC day of the session's start: started, saved and canceled."),
+    *HUB_DEFINITIONS,
 ]
 
 
@@ -168,6 +187,8 @@ class Report:
     reasons: list[ReasonRow] = field(default_factory=list)
     offers: list[OfferRow] = field(default_factory=list)
     trend: list[DayRow] = field(default_factory=list)
+    # The subscription hub in the same workspace, mode and range (``HUB_COUNTS``).
+    hub: dict[str, int] = field(default_factory=dict)
 
     @property
     def save_rate(self) -> float | None:
@@ -221,6 +242,35 @@ def source_counts(*, tenant: Tenant, livemode: bool, period: Period) -> dict[str
     return counts
 
 
+def hub_counts(*, tenant: Tenant, livemode: bool, period: Period) -> dict[str, int]:
+    """How customers used the subscription hub in the range (see ``HUB_DEFINITIONS``)."""
+    common = {"tenant": tenant, "livemode": livemode}
+    actions = dict(
+        HubAction.objects.filter(
+            **common,
+            status=HubActionStatus.COMPLETED,
+            completed_at__gte=period.start_at,
+            completed_at__lt=period.end_at,
+        )
+        .values_list("kind")
+        .annotate(n=Count("*"))
+        .order_by()
+    )
+    return {
+        "visits": HubSession.objects.filter(
+            **common, viewed_at__gte=period.start_at, viewed_at__lt=period.end_at
+        ).count(),
+        "cancellations_started": Session.objects.filter(
+            **common, created_at__gte=period.start_at, created_at__lt=period.end_at
+        )
+        .exclude(hub_session_id="")
+        .count(),
+        "resumes": actions.get(HubActionKind.RESUME, 0),
+        "reactivations": actions.get(HubActionKind.REACTIVATE, 0),
+        "plan_changes": actions.get(HubActionKind.CHANGE_PLAN, 0),
+    }
+
+
 def analytics_default_mode(*, tenant: Tenant) -> tuple[bool, str | None]:
     """The mode the page opens on when none is asked for, and a note for the page when it
     is not the usual one: test mode when only test mode has sessions (a workspace still
@@ -238,6 +288,7 @@ def analytics_report(
     report = Report(tenant=tenant, livemode=livemode, period=period, source=source)
     counts = source_counts(tenant=tenant, livemode=livemode, period=period)
     report.other_sources = {name: n for name, n in counts.items() if name != source and n}
+    report.hub = hub_counts(tenant=tenant, livemode=livemode, period=period)
     if source == "custom":
         custom = custom_sessions_in(tenant=tenant, livemode=livemode, period=period)
         _summarize(report, _custom_breakdown(custom))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .analytics import SOURCES, Report, money_amount, percent
+from .analytics import HUB_COUNTS, HUB_DEFINITIONS, SOURCES, Report, money_amount, percent
 
 
 @dataclass(frozen=True)
@@ -94,4 +94,11 @@ def report_tables(report: Report) -> list[Table]:
             for day in report.trend
         ],
     )
-    return [summary, mrr, reasons, offers, trend]
+    hub = Table(
+        "Subscription hub",
+        ["Metric", "Value"],
+        [[label, str(report.hub.get(key, 0))] for (label, _), key in zip(
+            HUB_DEFINITIONS, HUB_COUNTS, strict=True
+        )],
+    )  # fmt: skip
+    return [summary, mrr, reasons, offers, trend, hub]
