@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from tests.sessions.conftest import (  # noqa: F401
-    FlowClient,
     connect,
     emulator,
     seed,
@@ -14,7 +13,7 @@ from tests.sessions.conftest import (  # noqa: F401
     stripe_emulator,
     stripe_subscription,
 )
-from tests.webhooks.conftest import Receiver, make_endpoint, receiver  # noqa: F401
+from tests.webhooks.conftest import make_endpoint, receiver  # noqa: F401
 from tests.worker_fixture import celery_broker, celery_worker_process  # noqa: F401
 
 
