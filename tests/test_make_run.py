@@ -152,7 +152,8 @@ def _walk_the_flow(url: str) -> str:
 
     with httpx.Client(follow_redirects=True, timeout=30) as client:
         page = client.get(url)
-        reason = re.search(r'name="reason" id="[^"]+" value="([^"]+)"', page.text)
+        # One button per reason: the first one answers.
+        reason = re.search(r'<button type="submit" name="reason" value="([^"]+)"', page.text)
         assert reason, page.text[:2000]
         page = submit(client, page, step="reason", reason=reason.group(1))
         action = re.search(r'name="action" id="[^"]+" value="([^"]+)"', page.text)
@@ -160,8 +161,8 @@ def _walk_the_flow(url: str) -> str:
         months = re.search(r'name="pause_months" id="[^"]+" value="(\d+)"', page.text)
         extra = {"pause_months": months.group(1)} if months else {}
         page = submit(client, page, step="offer", action=action.group(1), **extra)
-        page = submit(client, page, step="feedback", skip="1")
-        submit(client, page, step="confirm")
+        # The confirmation names the action it confirms; feedback there is optional.
+        submit(client, page, step="confirm", action=action.group(1))
     return action.group(1)
 
 
