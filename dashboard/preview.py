@@ -23,11 +23,12 @@ from offers.eligibility import offers_evaluate
 from offers.models import FlowConfig, OfferAction
 from offers.selectors import cancel_at_period_end, reasons_for
 from sessions_app import presentation
+from sessions_app.flow import reason_required
 from sessions_app.models import Action, Session, SessionStatus
 from tenants.roles import page_allows
 from tenants.workspace import current_role
 
-STEPS = ("reason", "offers", "feedback", "confirm", "result")
+STEPS = ("reason", "offers", "confirm", "result")
 DEFAULT_PRICE = {
     "price_id": "price_preview",
     "amount": 2900,
@@ -134,9 +135,10 @@ def _next_step(data: Any) -> str:
         state["step"] = "offers"
         state["reason"] = data.get("reason", "")
     elif step == "offer":
-        state["step"] = "feedback"
-    elif step == "feedback":
         state["step"] = "confirm"
+    elif step == "cancel":
+        # "Skip to cancel" / "Cancel my subscription instead": straight to confirming.
+        state.update(step="confirm", action=Action.CANCEL)
     elif step == "confirm":
         state["step"] = "result"
     else:
@@ -168,6 +170,7 @@ def flow_preview_view(request: HttpRequest, config_id: str) -> HttpResponse:
         "brand": brand,
         "plan": presentation.plan(session),
         "reasons": reasons,
+        "reason_optional": not reason_required(session),
     }
     template = "flow/reason.html"
     if step != "reason":
@@ -185,12 +188,14 @@ def flow_preview_view(request: HttpRequest, config_id: str) -> HttpResponse:
         template = "flow/offers.html"
         context["offers"] = presentation.offer_cards(session)
         context["cancel"] = presentation.cancel_card(session, config)
-    if step in ("feedback", "confirm", "result"):
+    if step in ("confirm", "result"):
         _choose(
             session, config, params.get("action") or Action.CANCEL, params.get("pause_months", "")
         )
         context["choice"] = presentation.choice(session)
-        template = "flow/feedback.html" if step == "feedback" else "flow/confirm.html"
+        # As in the flow: feedback is an optional box on the confirm page.
+        context["ask_feedback"] = config.ask_feedback
+        template = "flow/confirm.html"
     if step == "result":
         session.status = SessionStatus.COMPLETED
         session.outcome_action = session.selected_action

@@ -209,15 +209,37 @@ def test_the_preview_walks_the_whole_flow_and_writes_nothing(merchant_client, te
     step = flow_admin.post(
         step["Location"], {"step": "offer", "action": action, "pause_months": "2"}
     )
-    feedback = flow_admin.get(step["Location"]).content.decode()
-    assert "You chose" in feedback
-    step = flow_admin.post(step["Location"], {"step": "feedback", "feedback": "just looking"})
     confirm = flow_admin.get(step["Location"]).content.decode()
     assert 'id="confirm"' in confirm
-    step = flow_admin.post(step["Location"], {"step": "confirm"})
+    # As in the real flow: feedback is optional on the confirm page, and cancelling
+    # instead is one click away.
+    assert 'name="feedback"' in confirm and 'id="skip-to-cancel"' in confirm
+    step = flow_admin.post(
+        step["Location"], {"step": "confirm", "action": action, "feedback": "just looking"}
+    )
     result = flow_admin.get(step["Location"]).content.decode()
     assert "Done" in result
 
+    assert Session.objects.count() == 0
+
+
+def test_the_preview_skips_to_cancel_as_the_flow_does(merchant_client, tenant):
+    flow_admin = Client(enforce_csrf_checks=True)
+    flow_admin.cookies = merchant_client(tenant, "admin").cookies
+    config = flow_config_get(tenant=tenant, livemode=False)
+    url = f"/admin/flow-preview/{config.pk}/"
+
+    first = flow_admin.get(url).content.decode()
+    assert 'id="skip-to-cancel"' in first  # a workspace made now is strict
+
+    step = flow_admin.post(url, {"step": "cancel"})
+    confirm = flow_admin.get(step["Location"]).content.decode()
+    assert 'id="confirm"' in confirm and "cancel" in confirm.lower()
+    assert 'name="action" value="cancel"' in confirm
+    result = flow_admin.get(
+        flow_admin.post(step["Location"], {"step": "confirm", "action": "cancel"})["Location"]
+    ).content.decode()
+    assert "Your subscription is canceled" in result
     assert Session.objects.count() == 0
 
 
