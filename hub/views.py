@@ -51,9 +51,13 @@ logger = logging.getLogger(__name__)
 
 
 class HubError(Exception):
-    def __init__(self, status: int, title: str, message: str) -> None:
+    def __init__(
+        self, status: int, title: str, message: str, hub: HubSession | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.title, self.message = status, title, message
+        # The visit, when known: its page is in the workspace's branding, with the way back.
+        self.hub = hub
 
 
 def _invalid_link() -> HubError:
@@ -66,15 +70,11 @@ def _invalid_link() -> HubError:
 
 def _hub_for(token: str) -> HubSession:
     try:
-        claims = token_verify(token=token, audience=HUB_AUDIENCE)
+        claims, expired = token_verify(token=token, audience=HUB_AUDIENCE), False
     except InvalidToken as exc:
-        if exc.expired and exc.claims is not None:
-            raise HubError(
-                410,
-                _("This link has expired"),
-                _("Please open your subscriptions again from your account page."),
-            ) from exc
-        raise _invalid_link() from exc
+        if not exc.expired or exc.claims is None:
+            raise _invalid_link() from exc
+        claims, expired = exc.claims, True
     hub = (
         HubSession.objects.select_related("tenant")
         .filter(id=claims.get("hid"), tenant_id=claims.get("tid"), livemode=claims.get("lm"))
@@ -82,6 +82,13 @@ def _hub_for(token: str) -> HubSession:
     )
     if hub is None:
         raise _invalid_link()
+    if expired:
+        raise HubError(
+            410,
+            _("This link has expired"),
+            _("Please open your subscriptions again from your account page."),
+            hub,
+        )
     return hub
 
 
@@ -135,7 +142,7 @@ def _error_page(
     return _page(
         request,
         "hub/error.html",
-        hub,
+        hub or error.hub,
         {"title": error.title, "message": error.message},
         status=error.status,
     )

@@ -156,6 +156,10 @@ def test_a_tampered_link_is_401_and_an_expired_one_410(hub_shop, browser):
     expired = browser.get(f"/h/{hub_token(hub)}")
     assert expired.status_code == 410
     assert "This link has expired" in _text(expired)
+    # Still the workspace's page, with the way back to the merchant.
+    assert hub_shop.tenant.name in _text(expired)
+    assert 'href="https://app.example.com/account"' in expired.content.decode()
+    assert browser.post(f"/h/{hub_token(hub)}", {"action": "cancel"}).status_code == 410
 
 
 def test_a_cancellation_sessions_token_does_not_open_a_hub(hub_shop, browser):
