@@ -10,11 +10,13 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from tenants.admin_scoping import TenantScopedAdminMixin, TenantScopedInlineMixin
 
 from .models import HubAction, HubSession, PlanChange
+from .selectors import hub_cancellation_sessions
 from .services import plan_change_validate
 
 
@@ -99,15 +101,16 @@ class HubSessionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="cancellation sessions opened")
     def cancellation_sessions(self, obj: HubSession) -> str:
-        from .selectors import hub_cancellation_sessions
-
         sessions = list(hub_cancellation_sessions(hub=obj))
         if not sessions:
             return "-"
         return format_html_join(
             ", ",
-            '<a href="../../../sessions_app/session/{}/change/">{}</a> ({})',
-            ((s.id, s.id, s.status) for s in sessions),
+            '<a href="{}">{}</a> ({})',
+            (
+                (reverse("admin:sessions_app_session_change", args=[s.id]), s.id, s.status)
+                for s in sessions
+            ),
         )
 
 

@@ -7,6 +7,7 @@ from celery import shared_task
 from billing.gateway import StripeGatewayError
 
 from . import execution, jobs
+from .models import HubAction
 
 logger = logging.getLogger(__name__)
 
@@ -20,8 +21,6 @@ def hub_action_execute(self, action_id: str) -> str | None:  # type: ignore[no-u
         action = execution.hub_action_execute(action_id=action_id)
     except StripeGatewayError as exc:
         if self.request.retries >= MAX_RETRIES:
-            from .models import HubAction
-
             action = HubAction.objects.get(id=action_id)
             execution.hub_action_fail(action=action, error=exc)
             return "failed"

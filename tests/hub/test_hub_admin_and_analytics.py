@@ -58,6 +58,14 @@ def _done(hub, kind: str, completed_at, sub: str = "sub_1", status: str = "compl
 def test_hub_sessions_are_listed_and_read_in_their_workspace_only(tenant, other_tenant):
     mine = _hub(tenant, customer="cus_mine")
     _done(mine, "resume", timezone.now())
+    opened = Session.objects.create(
+        tenant=tenant,
+        livemode=False,
+        customer_id="cus_mine",
+        subscription_id="sub_2",
+        hub_session_id=mine.id,
+        expires_at=timezone.now() + timedelta(hours=24),
+    )
     theirs = _hub(other_tenant, customer="cus_theirs")
     viewer = _member(tenant, "viewer")
     listing = viewer.get("/admin/hub/hubsession/").content.decode()
@@ -65,6 +73,10 @@ def test_hub_sessions_are_listed_and_read_in_their_workspace_only(tenant, other_
     page = viewer.get(f"/admin/hub/hubsession/{mine.pk}/change/")
     assert page.status_code == 200
     assert "Resume" in page.content.decode() and 'name="_save"' not in page.content.decode()
+    # The cancellation sessions it opened, linked to their own pages.
+    link = f'href="/admin/sessions_app/session/{opened.pk}/change/"'
+    assert link in page.content.decode()
+    assert viewer.get(f"/admin/sessions_app/session/{opened.pk}/change/").status_code == 200
     assert viewer.get(f"/admin/hub/hubsession/{theirs.pk}/change/").status_code == 404
 
 
