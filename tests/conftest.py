@@ -10,6 +10,7 @@ from tenants.models import ALL_SCOPES, ApiKey, Tenant
 from tenants.services import apikey_issue
 
 from . import browser
+from .browser import chromium, shots  # noqa: F401 - the shared browser fixtures
 from .factories import TenantFactory
 
 _BROWSER_TESTS_NOT_RUN = pytest.StashKey[int]()

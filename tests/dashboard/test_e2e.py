@@ -9,19 +9,10 @@ import pytest
 from django.utils import timezone
 
 from sessions_app.models import Session
-from tests.browser import CHROMIUM
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "correct horse battery staple"  # tests.factories.UserFactory's
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 
 def _seed_sessions(tenant) -> None:  # type: ignore[no-untyped-def]
@@ -65,8 +56,8 @@ def _seed_sessions(tenant) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
-def test_a_merchant_logs_in_and_reads_analytics(live_server):
-    from playwright.sync_api import expect, sync_playwright
+def test_a_merchant_logs_in_and_reads_analytics(live_server, chromium):
+    from playwright.sync_api import expect
 
     tenant = TenantFactory(name="Acme Analytics")
     user = UserFactory(username="merchant@acme.test", email="merchant@acme.test")
@@ -75,31 +66,30 @@ def test_a_merchant_logs_in_and_reads_analytics(live_server):
     ARTIFACTS.mkdir(exist_ok=True)
     requested: list[str] = []
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1366, "height": 900})
-            page.on("request", lambda request: requested.append(request.url))
-            page.goto(f"{live_server.url}/admin/")
-            page.fill("#id_username", "merchant@acme.test")
-            page.fill("#id_password", PASSWORD)
-            page.click("input[type=submit]")
-            expect(page.locator(".mrrx-bar")).to_contain_text("Acme Analytics")
+    context = chromium.new_context(viewport={"width": 1366, "height": 900})
+    try:
+        page = context.new_page()
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(f"{live_server.url}/admin/")
+        page.fill("#id_username", "merchant@acme.test")
+        page.fill("#id_password", PASSWORD)
+        page.click("input[type=submit]")
+        expect(page.locator(".mrrx-bar")).to_contain_text("Acme Analytics")
 
-            page.get_by_role("link", name="Analytics").click()
-            expect(page).to_have_url(f"{live_server.url}/admin/analytics/")
-            expect(page.locator("#headline")).to_contain_text("Save rate")
-            expect(page.locator("#chart-trend svg")).to_be_visible()
-            expect(page.locator("#chart-reasons svg")).to_contain_text("Too expensive")
-            expect(page.locator("#chart-offers svg")).to_contain_text("accepted")
-            expect(page.locator("#tables")).to_contain_text("MRR by currency")
-            page.screenshot(path=str(ARTIFACTS / "analytics.png"), full_page=True)
+        page.get_by_role("link", name="Analytics").click()
+        expect(page).to_have_url(f"{live_server.url}/admin/analytics/")
+        expect(page.locator("#headline")).to_contain_text("Save rate")
+        expect(page.locator("#chart-trend svg")).to_be_visible()
+        expect(page.locator("#chart-reasons svg")).to_contain_text("Too expensive")
+        expect(page.locator("#chart-offers svg")).to_contain_text("accepted")
+        expect(page.locator("#tables")).to_contain_text("MRR by currency")
+        page.screenshot(path=str(ARTIFACTS / "analytics.png"), full_page=True)
 
-            # A viewer reads; the workspace's settings are not theirs to open.
-            response = page.goto(f"{live_server.url}/admin/offers/flowconfig/")
-            assert response is not None and response.status == 403
-        finally:
-            browser.close()
+        # A viewer reads; the workspace's settings are not theirs to open.
+        response = page.goto(f"{live_server.url}/admin/offers/flowconfig/")
+        assert response is not None and response.status == 403
+    finally:
+        context.close()
 
     assert requested and all(url.startswith(live_server.url) for url in requested), [
         url for url in requested if not url.startswith(live_server.url)

@@ -12,7 +12,7 @@ from standardwebhooks import Webhook
 
 from hub.models import HubAction
 from sessions_app.models import Session
-from tests.e2e.conftest import PHONE, chromium, shots  # noqa: F401
+from tests.browser import PHONE
 from tests.e2e.test_embed import MerchantSite
 from tests.webhooks.reference import reference_verify
 
