@@ -136,7 +136,10 @@ def subscription_card(item: HubSubscription) -> dict[str, Any]:
         "discounts": [discount_text(d) for d in item.overview.discounts],
         "progress": PROGRESS[HubActionKind(item.latest_action.kind)] if busy else "",
         "result": _action_result(item.latest_action) if item.latest_action else None,
-        "can": {kind: kind in item.available and not busy for kind in HubActionKind.values},
+        "can": {
+            kind: kind in item.available and kind not in item.taken and not busy
+            for kind in HubActionKind.values
+        },
         "cancel_label": _("Continue cancellation")
         if item.active_session is not None
         else _("Cancel subscription"),

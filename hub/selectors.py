@@ -68,6 +68,8 @@ class HubSubscription:
     # Its active cancellation session (to continue rather than start another), if any.
     active_session: Session | None
     available: frozenset[str]
+    # Resume and reactivate are done once per visit: those already asked for here.
+    taken: frozenset[str] = frozenset()
 
     @property
     def id(self) -> str:
@@ -93,10 +95,13 @@ def hub_subscriptions(*, hub: HubSession) -> list[HubSubscription]:
         price_ids={o.subscription.price_id for o in overviews},
     )
     latest: dict[str, HubAction] = {}
+    taken: dict[str, set[str]] = {}
     for action in HubAction.objects.filter(hub_session=hub, subscription_id__in=ids).exclude(
         kind=HubActionKind.CANCEL
     ):
         latest[action.subscription_id] = action  # ordered oldest first: the last one wins
+        if action.kind != HubActionKind.CHANGE_PLAN:
+            taken.setdefault(action.subscription_id, set()).add(action.kind)
     sessions = {
         s.subscription_id: s
         for s in Session.objects.filter(
@@ -122,6 +127,7 @@ def hub_subscriptions(*, hub: HubSession) -> list[HubSubscription]:
                     subscription=subscription,
                     can_change_plan=bool(changes.get(subscription.price_id)),
                 ),
+                taken=frozenset(taken.get(subscription.id, ())),
             )
         )
     return result

@@ -209,3 +209,49 @@ def test_a_stuck_action_is_picked_up_again_and_still_done_once(
     )
     assert again.attempts == 2
     assert len(_stripe_writes(emulator, f"{created['id']}:resume:{sub}:update")) == 1
+
+
+def test_stripe_trouble_is_retried_and_the_change_still_made_once(
+    celery_worker_process, hub_shop, emulator
+):
+    sub = hub_shop.customer.addon_subscription_id
+    pause(emulator, sub)
+    created = hub_shop.open()
+    emulator.fail_next(2, status=500, path_prefix=f"/v1/subscriptions/{sub}", method="POST")
+    assert (
+        HubClient()
+        .post(page_path(created["url"]), {"action": "resume", "subscription": sub})
+        .status_code
+        == 302
+    )
+    action = _wait_done(celery_worker_process, kind="resume")
+    assert action.status == "completed", action.failure
+    assert stripe_subscription(emulator, sub)["pause_collection"] is None
+    assert len(_stripe_writes(emulator, f"{created['id']}:resume:{sub}:update")) == 1
+
+
+def test_a_refusal_from_stripe_fails_the_action_and_the_page_says_so(
+    celery_worker_process, hub_shop, emulator, receiver, make_endpoint
+):
+    make_endpoint(hub_shop.tenant)
+    sub = hub_shop.customer.pro_subscription_id
+    schedule_cancel(emulator, sub)
+    created = hub_shop.open()
+    path = page_path(created["url"])
+    browser = HubClient()
+    emulator.fail_next(1, status=400, path_prefix=f"/v1/subscriptions/{sub}", method="POST")
+    assert browser.post(path, {"action": "reactivate", "subscription": sub}).status_code == 302
+    action = _wait_done(celery_worker_process, kind="reactivate")
+    assert action.status == "failed" and action.failure["transient"] is False
+    assert stripe_subscription(emulator, sub)["cancel_at_period_end"] is True
+    page = browser.get(path).content.decode()
+    assert "We could not do that. Nothing was changed on your subscription." in page
+    # Its key has been used: another try is for another visit.
+    assert 'value="reactivate"' not in page
+    api = hub_shop.client.get(f"/api/v1/hub_sessions/{created['id']}").json()
+    [listed] = api["actions"]
+    assert listed["status"] == "failed" and listed["error"]["code"] == "stripe_error"
+    # Nothing happened, so the merchant is told nothing.
+    assert not [
+        r for r in receiver.to("/hook") if r.headers["x-mrrx-event-type"].startswith("subscription")
+    ]
