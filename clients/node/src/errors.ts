@@ -75,7 +75,10 @@ export class WebhookVerificationError extends MrrxError {
   readonly reason: WebhookFailure;
 
   constructor(reason: WebhookFailure, sentence: string) {
-    super({ code: "webhook_verification_failed", message: `webhook_verification_failed: ${sentence}` });
+    super({
+      code: "webhook_verification_failed",
+      message: `webhook_verification_failed: ${sentence}`,
+    });
     this.reason = reason;
   }
 }

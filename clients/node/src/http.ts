@@ -161,9 +161,10 @@ async function errorFromResponse(response: Response): Promise<MrrxError> {
     });
   }
   // Not MRRX speaking: a proxy's error page, or a server that is not MRRX at all.
+  const excerpt = text.slice(0, 200);
   return new MrrxError({
     code: "unexpected_response",
-    message: `unexpected_response: HTTP ${response.status} without an MRRX error body: ${text.slice(0, 200)}`,
+    message: `unexpected_response: HTTP ${response.status} without an MRRX error body: ${excerpt}`,
     status: response.status,
     requestId,
     retryAfter,
@@ -179,7 +180,12 @@ function isErrorBody(
 }
 
 // Errors of a connection that was refused or never resolved, as Node's fetch reports them.
-const NOT_CONNECTED = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "UND_ERR_CONNECT_TIMEOUT"]);
+const NOT_CONNECTED = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "UND_ERR_CONNECT_TIMEOUT",
+]);
 
 function neverSent(cause: unknown): boolean {
   const code = ((cause as { cause?: { code?: unknown } } | undefined)?.cause?.code ?? "") as string;

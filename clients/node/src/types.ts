@@ -344,7 +344,10 @@ export type WebhookEventType =
   | "subscription.discount_applied"
   | "subscription.downgraded"
   | "subscription.trial_extended"
-  | "subscription.canceled";
+  | "subscription.canceled"
+  | "subscription.resumed"
+  | "subscription.reactivated"
+  | "subscription.plan_changed";
 
 export interface WebhookEvent {
   id: string;
@@ -352,15 +355,18 @@ export interface WebhookEvent {
   type: WebhookEventType | (string & {});
   created_at: string;
   data: {
+    /** The cancellation session (`ses_...`), or the hub session (`hub_...`) for hub events. */
     session_id: string | null;
     subscription_id: string | null;
     customer_id: string | null;
-    action: Action | null;
-    outcome: Outcome | null;
+    /** An offer's action, or the hub's `resume`, `reactivate`, `change_plan`. */
+    action: Action | "resume" | "reactivate" | "change_plan" | null;
+    outcome: { action: string; details: Record<string, unknown>; executed_at?: string } | null;
     survey_response: SurveyResponse | null;
     metadata: Record<string, string> | null;
     livemode: boolean;
-    source: "flow" | "api" | null;
+    /** `flow`: a subscriber's session; `api`: a direct cancel; `hub`: the subscription hub. */
+    source: "flow" | "api" | "hub" | null;
     status: SessionStatus | null;
     end_reason: string | null;
     error: unknown;

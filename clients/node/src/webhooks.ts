@@ -18,9 +18,7 @@ import { WebhookVerificationError } from "./errors.js";
 import type { WebhookEvent } from "./types.js";
 
 export type WebhookHeaders =
-  | Headers
-  | Record<string, string | string[] | undefined>
-  | Iterable<[string, string]>;
+  Headers | Record<string, string | string[] | undefined> | Iterable<[string, string]>;
 
 export interface VerifyWebhookOptions {
   /** How far the signed timestamp may be from now, either way. Default 300 s. */
@@ -66,8 +64,7 @@ export function verifyWebhook(
     timestamp: read("webhook-timestamp"),
     signature: read("webhook-signature"),
   };
-  const useStandard =
-    scheme === "standard" || (scheme === "auto" && standard.signature !== null);
+  const useStandard = scheme === "standard" || (scheme === "auto" && standard.signature !== null);
   if (useStandard) {
     verifyStandard(raw, standard, secrets, tolerance, now);
   } else {
@@ -111,9 +108,7 @@ function verifyStandard(
     .split(" ")
     .filter((part) => part.startsWith("v1,"))
     .map((part) => Buffer.from(part.slice(3), "base64"));
-  const expected = secrets.map((s) =>
-    createHmac("sha256", standardKey(s)).update(signed).digest(),
-  );
+  const expected = secrets.map((s) => createHmac("sha256", standardKey(s)).update(signed).digest());
   if (!anyMatch(given, expected)) {
     throw new WebhookVerificationError(
       "invalid_signature",

@@ -9,7 +9,7 @@ import { createServer } from "node:http";
 import { after, before, describe, test } from "node:test";
 
 import {
-    IdempotencyKeyReusedError,
+  IdempotencyKeyReusedError,
   InsufficientPermissionsError,
   InvalidApiKeyError,
   InvalidTokenError,
@@ -116,7 +116,10 @@ describe("the flow API, results and webhooks", () => {
       (e) => e.type === "subscription.paused" && e.data.session_id === created.id,
     );
     const asFetchHeaders = new Headers(paused.headers as Record<string, string>);
-    assert.equal(verifyWebhook(paused.body.toString(), asFetchHeaders, webhookSecret).type, "subscription.paused");
+    assert.equal(
+      verifyWebhook(paused.body.toString(), asFetchHeaders, webhookSecret).type,
+      "subscription.paused",
+    );
   });
 
   test("a delivery that is tampered with, stale or signed with another secret is refused", async () => {
@@ -133,10 +136,20 @@ describe("the flow API, results and webhooks", () => {
       });
 
     for (const scheme of ["standard", "mrrx"] as const) {
-      refused(() => verifyWebhook(tampered, delivery.headers, webhookSecret, { scheme }), "invalid_signature");
-      refused(() => verifyWebhook(delivery.body, delivery.headers, otherSecret, { scheme }), "invalid_signature");
       refused(
-        () => verifyWebhook(delivery.body, delivery.headers, webhookSecret, { scheme, now: timestamp + 301 }),
+        () => verifyWebhook(tampered, delivery.headers, webhookSecret, { scheme }),
+        "invalid_signature",
+      );
+      refused(
+        () => verifyWebhook(delivery.body, delivery.headers, otherSecret, { scheme }),
+        "invalid_signature",
+      );
+      refused(
+        () =>
+          verifyWebhook(delivery.body, delivery.headers, webhookSecret, {
+            scheme,
+            now: timestamp + 301,
+          }),
         "timestamp_outside_tolerance",
       );
       // A longer tolerance, and a rotation's two secrets, still verify.
@@ -162,10 +175,7 @@ describe("the flow API, results and webhooks", () => {
     assert.ok(error instanceof RateLimitedError);
     assert.equal(error.status, 429);
     assert.ok(error.retryAfter !== null && error.retryAfter > 0, String(error.retryAfter));
-    await assert.rejects(
-      new MrrxFlow("not-a-token", { baseUrl }).get(),
-      InvalidTokenError,
-    );
+    await assert.rejects(new MrrxFlow("not-a-token", { baseUrl }).get(), InvalidTokenError);
   });
 });
 
@@ -192,7 +202,10 @@ describe("sessions", () => {
     assert.equal(second.data.length, 1);
     assert.equal(second.pagination.has_more, false);
     const walked: string[] = [];
-    for await (const session of mrrx.iterSessions({ customer_id: subscriber.customerId, pageSize: 2 })) {
+    for await (const session of mrrx.iterSessions({
+      customer_id: subscriber.customerId,
+      pageSize: 2,
+    })) {
       walked.push(session.id);
     }
     assert.deepEqual(walked, [...ids].reverse(), "newest first, each once, across two pages");
@@ -202,7 +215,10 @@ describe("sessions", () => {
       status: ["created", "viewed"],
     });
     assert.equal(open.data.length, 3);
-    const done = await mrrx.listSessions({ customer_id: subscriber.customerId, status: "completed" });
+    const done = await mrrx.listSessions({
+      customer_id: subscriber.customerId,
+      status: "completed",
+    });
     assert.deepEqual(done.data, []);
     const later = await mrrx.listSessions({
       customer_id: subscriber.customerId,
@@ -213,7 +229,10 @@ describe("sessions", () => {
 
   test("errors are one class per code, with code, message, details, status and request id", async () => {
     const subscriber = await newSubscriber();
-    const params = { customer_id: subscriber.customerId, subscription_id: subscriber.subscriptionIds[0] };
+    const params = {
+      customer_id: subscriber.customerId,
+      subscription_id: subscriber.subscriptionIds[0],
+    };
     const created = await mrrx.createSession(params);
 
     const exists = await rejection(mrrx.createSession(params));
@@ -240,7 +259,9 @@ describe("sessions", () => {
     assert.ok(missing instanceof SessionNotFoundError);
     assert.equal(missing.details.session_id, "ses_nothere");
 
-    const badKey = await rejection(new Mrrx({ apiKey: "mrrx_test_nothere", baseUrl }).getWorkspace());
+    const badKey = await rejection(
+      new Mrrx({ apiKey: "mrrx_test_nothere", baseUrl }).getWorkspace(),
+    );
     assert.ok(badKey instanceof InvalidApiKeyError);
     assert.equal(badKey.status, 401);
 
@@ -283,7 +304,10 @@ describe("retries", () => {
 
   test("your own Idempotency-Key replays the first answer; with another body it is refused", async () => {
     const subscriber = await newSubscriber();
-    const params = { customer_id: subscriber.customerId, subscription_id: subscriber.subscriptionIds[0] };
+    const params = {
+      customer_id: subscriber.customerId,
+      subscription_id: subscriber.subscriptionIds[0],
+    };
     const key = `cancel-click-${crypto.randomUUID()}`;
     const first = await mrrx.createSession(params, { idempotencyKey: key });
     const again = await mrrx.createSession(params, { idempotencyKey: key });
@@ -363,12 +387,17 @@ describe("custom sessions", () => {
       [first.id],
     );
     const all: string[] = [];
-    for await (const s of mrrx.iterCustomSessions({ customer_id: customerId, pageSize: 1 })) all.push(s.id);
+    for await (const s of mrrx.iterCustomSessions({ customer_id: customerId, pageSize: 1 }))
+      all.push(s.id);
     assert.deepEqual(all, [first.id]);
 
     await assert.rejects(mrrx.getCustomSession("csn_nothere"), NotFoundError);
     const invalid = await rejection(
-      mrrx.upsertCustomSession({ external_id: externalId, customer_id: customerId, started_at: "yesterday" }),
+      mrrx.upsertCustomSession({
+        external_id: externalId,
+        customer_id: customerId,
+        started_at: "yesterday",
+      }),
     );
     assert.ok(invalid instanceof ValidationError);
     assert.ok("started_at" in invalid.details);
@@ -377,7 +406,10 @@ describe("custom sessions", () => {
 
 describe("direct cancel", () => {
   test("a subscriptions:write key cancels on Stripe with the reason, once, and the webhook says so", async () => {
-    const admin = new Mrrx({ apiKey: await apiKeyWithScopes("subscriptions:write", "sessions:read"), baseUrl });
+    const admin = new Mrrx({
+      apiKey: await apiKeyWithScopes("subscriptions:write", "sessions:read"),
+      baseUrl,
+    });
     const subscriber = await newSubscriber();
     const subscriptionId = subscriber.subscriptionIds[0] ?? "";
     const session = await admin.cancelSubscription(subscriptionId, {
@@ -397,7 +429,10 @@ describe("direct cancel", () => {
     assert.equal(onStripe.status, "canceled");
     assert.equal(onStripe.cancellation_details.comment, "Cutting tools this quarter");
 
-    await assert.rejects(admin.cancelSubscription(subscriptionId), SubscriptionAlreadyCanceledError);
+    await assert.rejects(
+      admin.cancelSubscription(subscriptionId),
+      SubscriptionAlreadyCanceledError,
+    );
 
     const delivery = await inbox.waitFor(
       (e) => e.type === "session.completed" && e.data.session_id === session.id,
@@ -470,19 +505,27 @@ class Proxy {
       const record: { idempotencyKey?: string; replayed?: string } = { idempotencyKey };
       proxy?.seen.push(record);
       const envelope = (code: string) =>
-        JSON.stringify({ error: { code, message: `${code}: from the test's proxy.`, details: {} } });
+        JSON.stringify({
+          error: { code, message: `${code}: from the test's proxy.`, details: {} },
+        });
       if (step.startsWith("429:")) {
-        response.writeHead(429, { "Content-Type": "application/json", "Retry-After": step.slice(4) });
+        response.writeHead(429, {
+          "Content-Type": "application/json",
+          "Retry-After": step.slice(4),
+        });
         response.end(envelope("rate_limited"));
         return;
       }
       if (step === "503") {
-        response.writeHead(503, { "Content-Type": "application/json" }).end(envelope("service_unavailable"));
+        response
+          .writeHead(503, { "Content-Type": "application/json" })
+          .end(envelope("service_unavailable"));
         return;
       }
       const headers = new Headers();
       for (const [name, value] of Object.entries(request.headers)) {
-        if (typeof value === "string" && name !== "host" && name !== "connection") headers.set(name, value);
+        if (typeof value === "string" && name !== "host" && name !== "connection")
+          headers.set(name, value);
       }
       const upstream = await fetch(baseUrl + (request.url ?? "/"), {
         method: request.method,
@@ -492,7 +535,9 @@ class Proxy {
       const body = Buffer.from(await upstream.arrayBuffer());
       record.replayed = upstream.headers.get("Idempotent-Replayed") ?? undefined;
       if (step === "lose") {
-        response.writeHead(503, { "Content-Type": "application/json" }).end(envelope("service_unavailable"));
+        response
+          .writeHead(503, { "Content-Type": "application/json" })
+          .end(envelope("service_unavailable"));
         return;
       }
       response.writeHead(upstream.status, { "Content-Type": "application/json" }).end(body);

@@ -38,8 +38,8 @@ export interface AppOptions {
   /** The signed-in user's Stripe ids, from your own sign-in; null when signed out. */
   currentSubscriber(request: Request): Subscriber | null | Promise<Subscriber | null>;
   /**
-   * What your app does with a verified event. MRRX retries a delivery until it gets a 2xx
-   * (and may send one twice), so record `event.id` and skip one seen before.
+   * What your app does with a verified event, once per event id. Throwing answers 500,
+   * and MRRX delivers the event again later.
    */
   onEvent(event: WebhookEvent): void | Promise<void>;
 }
@@ -47,6 +47,9 @@ export interface AppOptions {
 export function createApp(options: AppOptions): Express {
   const { mrrx, appUrl } = options;
   const app = express();
+  // MRRX retries a delivery until it gets a 2xx, so an event can come twice. A Set does for
+  // one process; with several, keep the ids in your database under a unique key.
+  const handled = new Set<string>();
 
   app.get("/", (_request, response) => {
     response.type("html").send(accountPage());
@@ -69,7 +72,8 @@ export function createApp(options: AppOptions): Express {
       response.redirect(303, session.url);
     } catch (error) {
       if (error instanceof SessionAlreadyExistsError) {
-        const body = "<p>You already have a cancellation in progress. Finish it, or try again tomorrow.</p>";
+        const body =
+          "<p>You already have a cancellation in progress. Finish it, or try again tomorrow.</p>";
         response.status(409).type("html").send(page("Already in progress", body));
       } else if (error instanceof SubscriptionAlreadyCanceledError) {
         response.status(409).type("html").send(page("Your subscription is already canceled", ""));
@@ -115,7 +119,10 @@ export function createApp(options: AppOptions): Express {
       response.status(400).json({ error: error.message });
       return;
     }
-    await options.onEvent(event);
+    if (!handled.has(event.id)) {
+      await options.onEvent(event);
+      handled.add(event.id);
+    }
     response.json({ received: true });
   });
 

@@ -2,14 +2,23 @@
 
 import type { WebhookEvent } from "@mrrx/client";
 
-/**
- * MRRX retries a delivery until it gets a 2xx, and may send one twice: record `event.id`
- * in your database and skip an event seen before. Throwing answers 500, and MRRX retries.
- */
-export async function handleEvent(event: WebhookEvent): Promise<void> {
+// MRRX retries a delivery until it gets a 2xx, so an event can come twice. A Set does for
+// one server process; with several, keep the ids in your database under a unique key.
+const handled = new Set<string>();
+
+/** Hands `event` to `handleEvent` unless it was handled before; whether it was new. */
+export async function receiveOnce(event: WebhookEvent): Promise<boolean> {
+  if (handled.has(event.id)) return false;
+  await handleEvent(event);
+  handled.add(event.id);
+  return true;
+}
+
+/** Your app's reaction. Throwing answers 500, and MRRX delivers the event again later. */
+async function handleEvent(event: WebhookEvent): Promise<void> {
   switch (event.type) {
     case "session.completed":
-      // e.g. mark the user's account with event.data.outcome, keyed by event.data.metadata.user_id
+      // e.g. note the outcome on the account of event.data.metadata?.user_id
       console.log(`MRRX: session ${event.data.session_id} ended with ${event.data.action}`);
       break;
     case "subscription.canceled":

@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import { createServer } from "node:http";
 import { after, before, test } from "node:test";
 
@@ -70,8 +71,30 @@ async function signIn(): Promise<string> {
   return subscriber.subscriptionIds[0] ?? "";
 }
 
+/** A delivery signed as MRRX signs it (Standard Webhooks), with the endpoint's secret. */
+function deliver(body: string, secret = process.env.MRRX_WEBHOOK_SECRET ?? ""): Promise<Response> {
+  const id = (JSON.parse(body) as { id: string }).id;
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  const key = Buffer.from(secret.replace(/^whsec_/, ""), "base64");
+  const signature = createHmac("sha256", key).update(`${id}.${timestamp}.${body}`).digest("base64");
+  return fetch(`${appUrl}/api/mrrx-webhook`, {
+    method: "POST",
+    headers: {
+      "Content-Type": "application/json",
+      "webhook-id": id,
+      "webhook-timestamp": timestamp,
+      "webhook-signature": `v1,${signature}`,
+    },
+    body,
+  });
+}
+
 function post(path: string, form: Record<string, string> = {}): Promise<Response> {
-  return fetch(appUrl + path, { method: "POST", body: new URLSearchParams(form), redirect: "manual" });
+  return fetch(appUrl + path, {
+    method: "POST",
+    body: new URLSearchParams(form),
+    redirect: "manual",
+  });
 }
 
 before(async () => {
@@ -114,29 +137,27 @@ test("the cancel route leads through MRRX's flow back to a verified outcome and 
 
   const delivered = await eventually(() =>
     webhookCalls.find(
-      (call) =>
-        call.body.includes('"session.completed"') && call.body.includes(`"${sessionId}"`),
+      (call) => call.body.includes('"session.completed"') && call.body.includes(`"${sessionId}"`),
     ),
   );
   assert.equal(delivered.status, 200, "the route verified MRRX's signature");
   const event = JSON.parse(delivered.body) as { data: { metadata: Record<string, string> } };
   assert.deepEqual(event.data.metadata, { user_id: "usr_nextjs" });
+
+  // MRRX's retry of a delivery: the same event, signed anew. Answered, not handled twice.
+  const retried = await deliver(delivered.body);
+  assert.equal(retried.status, 200);
+  assert.deepEqual(await retried.json(), { received: true, duplicate: true });
 });
 
 test("the webhook route refuses a delivery it cannot verify", async () => {
-  const now = Math.floor(Date.now() / 1000);
-  const forged = await fetch(`${appUrl}/api/mrrx-webhook`, {
-    method: "POST",
-    headers: {
-      "Content-Type": "application/json",
-      "webhook-id": "evt_forged",
-      "webhook-timestamp": String(now),
-      "webhook-signature": `v1,${Buffer.alloc(32).toString("base64")}`,
-    },
-    body: JSON.stringify({ id: "evt_forged", type: "session.completed", data: {} }),
-  });
+  const body = JSON.stringify({ id: "evt_forged", type: "session.completed", data: {} });
+  const forged = await deliver(body, `whsec_${Buffer.alloc(32, 1).toString("base64")}`);
   assert.equal(forged.status, 400);
-  assert.match(((await forged.json()) as { error: string }).error, /^webhook_verification_failed: /);
+  assert.match(
+    ((await forged.json()) as { error: string }).error,
+    /^webhook_verification_failed: /,
+  );
 });
 
 test("the handlers answer a second click, a canceled subscription and a signed-out user", async () => {

@@ -71,8 +71,9 @@ export async function allowReturnOrigin(origin: string): Promise<void> {
     "from tenants.models import Tenant",
     `t = Tenant.objects.get(pk=${JSON.stringify(product().workspaceId)})`,
     `o = ${JSON.stringify(origin)}`,
-    "t.return_url_allowlist = [*t.return_url_allowlist, o] if o not in t.return_url_allowlist else t.return_url_allowlist",
-    't.save(update_fields=["return_url_allowlist"])',
+    "if o not in t.return_url_allowlist:",
+    "    t.return_url_allowlist = [*t.return_url_allowlist, o]",
+    '    t.save(update_fields=["return_url_allowlist"])',
   ].join("\n");
   await manage("shell", "-c", code);
 }

@@ -31,9 +31,8 @@ let status = 1;
 try {
   const running = await startProduct();
   product = running.product;
-  console.log(
-    `make run answered in ${Math.round((Date.now() - started) / 1000)} s at ${running.info.baseUrl}`,
-  );
+  const seconds = Math.round((Date.now() - started) / 1000);
+  console.log(`make run answered in ${seconds} s at ${running.info.baseUrl}`);
   status = await new Promise<number>((done) => {
     const tests = spawn(
       process.execPath,

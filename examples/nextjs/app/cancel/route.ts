@@ -23,7 +23,8 @@ export async function POST(request: Request): Promise<Response> {
     return Response.redirect(session.url, 303);
   } catch (error) {
     if (error instanceof SessionAlreadyExistsError) {
-      const body = "<p>You already have a cancellation in progress. Finish it, or try again tomorrow.</p>";
+      const body =
+        "<p>You already have a cancellation in progress. Finish it, or try again tomorrow.</p>";
       return html("Already in progress", body, 409);
     }
     if (error instanceof SubscriptionAlreadyCanceledError) {

@@ -5,7 +5,7 @@
 
 import { WebhookVerificationError, verifyWebhook } from "@mrrx/client";
 
-import { handleEvent } from "../../../lib/events.ts";
+import { receiveOnce } from "../../../lib/events.ts";
 import { webhookSecrets } from "../../../lib/mrrx.ts";
 
 // verifyWebhook uses node:crypto, which the Edge runtime does not have.
@@ -15,8 +15,8 @@ export async function POST(request: Request): Promise<Response> {
   const body = new Uint8Array(await request.arrayBuffer());
   try {
     const event = verifyWebhook(body, request.headers, webhookSecrets());
-    await handleEvent(event);
-    return Response.json({ received: true });
+    const fresh = await receiveOnce(event);
+    return Response.json({ received: true, duplicate: !fresh });
   } catch (error) {
     if (error instanceof WebhookVerificationError) {
       return Response.json({ error: error.message }, { status: 400 });
