@@ -11,7 +11,7 @@ export PUBLIC_BASE_URL ?= http://localhost:$(PORT)
 # README: Metrics); `run` empties it before starting them, never a process itself.
 export PROMETHEUS_MULTIPROC_DIR ?= $(or $(MRRX_VAR_DIR),$(CURDIR)/var)/prometheus
 
-.PHONY: run test chromium lint format migrate install bench clean
+.PHONY: run test chromium ruby node lint format migrate install bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +48,37 @@ chromium:
 	  rm -f "$$log"; \
 	fi
 
-test: install chromium
+# The Rails example's files are checked with `ruby -c`. Like Chromium, Ruby is fetched here
+# as root with apt-get; otherwise the checks are reported as not run (MRRX_REQUIRE_RUBY=1
+# makes that fail).
+RUBY := ruby
+
+ruby:
+	@if ! command -v $(RUBY) >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Ruby for the Rails example's checks (apt-get install ruby)..."; \
+	  log=$$(mktemp); \
+	  if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y -qq ruby) >"$$log" 2>&1; then \
+	    tail -n 5 "$$log"; \
+	    echo "Installing Ruby failed; the Rails example's checks will be reported as not run."; \
+	  fi; \
+	  rm -f "$$log"; \
+	fi
+
+# The TypeScript client and the examples that use it: each package's dependencies from its
+# lock file (again only when the lock file changes), then the builds that the Node tests run
+# (tests/clients/test_node.py runs this itself).
+NODE_PACKAGES := clients/node examples/express examples/nextjs
+
+%/node_modules/.package-lock.json: %/package-lock.json
+	cd $* && npm ci --no-audit --no-fund --loglevel=error
+
+node: $(addsuffix /node_modules/.package-lock.json,$(NODE_PACKAGES))
+	cd clients/node && npm run --silent build && npm run --silent build:test
+	cd examples/express && npm run --silent build
+	cd examples/nextjs && npm run --silent build
+
+test: install chromium ruby
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from tenants.models import ALL_SCOPES, ApiKey, Tenant
 from tenants.services import apikey_issue
 
-from . import browser
+from . import browser, toolchains
 from .browser import chromium, shots  # noqa: F401 - the shared browser fixtures
 from .factories import TenantFactory
 
@@ -71,36 +71,97 @@ def _drives_a_browser(item: pytest.Item) -> bool:
     )
 
 
+def _marked(marker: str) -> Callable[[pytest.Item], bool]:
+    return lambda item: item.get_closest_marker(marker) is not None
+
+
+@dataclass(frozen=True)
+class _Prerequisite:
+    """Something outside Python that some tests need; when it is missing they do not run,
+    and the run's last lines say so (or, with ``require_variable`` set, fail)."""
+
+    label: str  # "Browser tests"
+    thing: str  # "browser": what "a missing ..." names
+    needed_by: Callable[[pytest.Item], bool]
+    missing_reason: Callable[[], str | None]
+    require_variable: str
+    not_run: pytest.StashKey[int]
+
+    def required(self) -> bool:
+        return toolchains.required(self.require_variable)
+
+
+# The browser last: its line is the run's last line, as it was before the others came.
+_PREREQUISITES = (
+    _Prerequisite(
+        "Node tests",
+        "Node.js",
+        _marked("node"),
+        toolchains.node_missing_reason,
+        toolchains.REQUIRE_NODE,
+        pytest.StashKey[int](),
+    ),
+    _Prerequisite(
+        "Ruby checks",
+        "Ruby",
+        _marked("ruby"),
+        toolchains.ruby_missing_reason,
+        toolchains.REQUIRE_RUBY,
+        pytest.StashKey[int](),
+    ),
+    _Prerequisite(
+        "Browser tests",
+        "browser",
+        _drives_a_browser,
+        browser.missing_reason,
+        browser.REQUIRE,
+        _BROWSER_TESTS_NOT_RUN,
+    ),
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "node: runs Node.js (the TypeScript client and examples)")
+    config.addinivalue_line("markers", "ruby: runs Ruby (the Rails example)")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    # Before any fixture: a browser test stopped here costs no live server or worker.
-    if not _drives_a_browser(item):
-        return
-    reason = browser.missing_reason()
-    if reason is None:
-        return
-    item.config.stash[_BROWSER_TESTS_NOT_RUN] = item.config.stash.get(_BROWSER_TESTS_NOT_RUN, 0) + 1
-    if browser.required():
-        pytest.fail(f"{reason} ({browser.REQUIRE} is set)", pytrace=False)
-    pytest.skip(reason)
+    # Before any fixture: a test stopped here costs no live server or worker.
+    for prerequisite in _PREREQUISITES:
+        if not prerequisite.needed_by(item):
+            continue
+        reason = prerequisite.missing_reason()
+        if reason is None:
+            continue
+        stash = item.config.stash
+        stash[prerequisite.not_run] = stash.get(prerequisite.not_run, 0) + 1
+        if prerequisite.required():
+            pytest.fail(f"{reason} ({prerequisite.require_variable} is set)", pytrace=False)
+        pytest.skip(reason)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    # After pytest's own summary and counts, so the browser tests that did not run are the
-    # last thing on screen rather than one more "skipped" among the counts.
-    count = config.stash.get(_BROWSER_TESTS_NOT_RUN, 0)
+    # After pytest's own summary and counts, so the tests that did not run are the last
+    # thing on screen rather than more "skipped" among the counts.
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if not count or reporter is None:
+    if reporter is None:
         return
-    tests = f"{count} test{'s' if count != 1 else ''}"
-    if browser.required():
-        reporter.write_line(
-            f"Browser tests FAILED, not run ({tests}): {browser.missing_reason()}; "
-            f"{browser.REQUIRE} is set, so a missing browser fails the run",
-            red=True,
-            bold=True,
-        )
-    else:
-        reporter.write_line(
-            f"Browser tests NOT RUN ({tests}): {browser.missing_reason()}", yellow=True, bold=True
-        )
+    for prerequisite in _PREREQUISITES:
+        count = config.stash.get(prerequisite.not_run, 0)
+        if not count:
+            continue
+        tests = f"{count} test{'s' if count != 1 else ''}"
+        reason = prerequisite.missing_reason()
+        if prerequisite.required():
+            reporter.write_line(
+                f"{prerequisite.label} FAILED, not run ({tests}): {reason}; "
+                f"{prerequisite.require_variable} is set, so a missing {prerequisite.thing} "
+                "fails the run",
+                red=True,
+                bold=True,
+            )
+        else:
+            reporter.write_line(
+                f"{prerequisite.label} NOT RUN ({tests}): {reason}", yellow=True, bold=True
+            )
