@@ -96,7 +96,12 @@ def _mode(livemode: bool) -> str:
 
 def record_http_request(*, request: HttpRequest, status: int, seconds: float) -> None:
     match = getattr(request, "resolver_match", None)
-    route = match.route if match is not None and match.route else "unmatched"
+    if match is not None and match.route:
+        route = match.route
+    elif request.path.startswith(settings.STATIC_URL):
+        route = "static"  # answered by WhiteNoise, before any URL pattern is tried
+    else:
+        route = "unmatched"
     # Django answers any method name a client sends; only the real ones become labels.
     method = request.method if request.method in _HTTP_METHODS else "other"
     HTTP_REQUESTS.labels(route, method, str(status)).inc()

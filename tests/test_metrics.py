@@ -120,6 +120,7 @@ def test_requests_are_counted_under_their_url_pattern_never_their_path(client):
     status = client.get(f"/c/{flow_token}").status_code
     client.get("/no/such/page-with-secret-9d1e")
     client.generic("BREW", "/api/v1/health")
+    assert client.get("/static/mrrx.js").status_code == 200
     response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     text = response.content.decode()
     after = parse(text)
@@ -133,6 +134,7 @@ def test_requests_are_counted_under_their_url_pattern_never_their_path(client):
     assert total(after, "mrrx_http_requests_total", **unmatched) == (
         total(before, "mrrx_http_requests_total", **unmatched) + 1
     )
+    assert total(after, "mrrx_http_requests_total", route="static", status="200") >= 1
     # A method Django passes through but no one defined is not a label of its own.
     assert total(after, "mrrx_http_requests_total", route="api/v1/health", method="other") >= 1
     assert total(after, "mrrx_http_request_duration_seconds_count", route="c/<str:token>") >= 1
