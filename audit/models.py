@@ -2,9 +2,11 @@
 
 Rows are only ever added. The model refuses to save an existing row or delete one, its
 queryset refuses ``update()`` and ``delete()``, and on PostgreSQL a trigger refuses
-``UPDATE`` and ``DELETE`` from anywhere (migration 0002). The one exception is the
-retention prune (``audit.services.audit_entries_prune``), which deletes rows older than
-``AUDIT_RETENTION`` with a raw statement the trigger lets through for those rows only.
+``UPDATE`` and ``DELETE`` from anywhere (migrations 0002 and 0004). There are two
+exceptions, each a raw statement the trigger lets through for its rows only: the retention
+prune (``audit.services.audit_entries_prune``) deletes rows older than ``AUDIT_RETENTION``,
+and the erasure of a customer (``audit.services.audit_entries_redact``) rewrites what one
+workspace's rows say about that person (``changes``, ``ip``, ``user_agent``) and nothing else.
 
 The workspace is a plain ``tenant_id``, not a foreign key: ``audit`` sits below
 ``tenants`` so that every layer can record, and an entry outlives what it is about.
@@ -67,6 +69,9 @@ class AuditAction(models.TextChoices):
     SESSION_EXECUTING = "session.executing", "subscriber confirmed"
     SESSION_COMPLETED = "session.completed", "action executed"
     SESSION_FAILED = "session.failed", "action failed"
+    # What MRRX holds about one customer, handed over or erased on request (privacy).
+    CUSTOMER_EXPORTED = "customer.exported", "customer's data exported"
+    CUSTOMER_ERASED = "customer.erased", "customer's data erased"
 
 
 class AuditEntryQuerySet(models.QuerySet["AuditEntry"]):

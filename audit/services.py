@@ -1,8 +1,11 @@
-"""Writing the audit log, and the one way old entries leave it."""
+"""Writing the audit log, the one way old entries leave it, and the one way a person's
+details leave the entries that hold them."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +23,9 @@ PRUNE_BATCH = 10_000
 # The session setting the PostgreSQL trigger reads (migration 0002): rows created before
 # it may be deleted, in the transaction that set it and nowhere else.
 PRUNE_SETTING = "mrrx.audit_prune_before"
+# Read by the same trigger (migration 0004): entries of the workspace it names may have
+# their changes, network and user agent rewritten, in that transaction only.
+REDACT_SETTING = "mrrx.audit_redact_tenant"
 
 
 def audit_record(
@@ -99,3 +105,55 @@ def audit_entries_prune(*, now: datetime | None = None) -> int:
         deleted += batch
         if batch < PRUNE_BATCH:
             return deleted
+
+
+@dataclass(frozen=True)
+class AuditRedaction:
+    """What one entry says once a person's details are erased from it."""
+
+    changes: dict[str, Any]
+    # The person was the caller: their network and user agent go too.
+    forget_client: bool = False
+
+
+def audit_entries_redact(
+    *, tenant_id: str, redactions: Mapping[str, AuditRedaction], user_agent: str
+) -> int:
+    """Rewrite what entries of one workspace say about a person; returns how many changed.
+
+    Erasure's only way into the log. Each entry named in ``redactions`` gets its new
+    ``changes``; where ``forget_client`` is set it also loses its caller's network (``ip``
+    becomes null) and a non-empty user agent becomes ``user_agent``. Who acted, what was
+    done to which object, and when, stay as they were. Like the prune it bypasses the
+    model's guard with raw statements, and on PostgreSQL sets ``mrrx.audit_redact_tenant``
+    around them only: the trigger then lets through an ``UPDATE`` of that workspace's rows
+    that touches nothing but those three columns, and ``ip`` only to null it. Runs in the
+    caller's transaction, so the entries change with the rows they describe, or not at all.
+    """
+    if not redactions:
+        return 0
+    table = connection.ops.quote_name(AuditEntry._meta.db_table)
+    changes_field = AuditEntry._meta.get_field("changes")
+    changed = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT set_config(%s, %s, true)", [REDACT_SETTING, tenant_id])
+        for entry_id, redaction in redactions.items():
+            cursor.execute(
+                f"UPDATE {table} SET changes = %s, "  # noqa: S608 - the table name is ours
+                "ip = CASE WHEN %s THEN NULL ELSE ip END, "
+                "user_agent = CASE WHEN %s AND user_agent <> '' THEN %s ELSE user_agent END "
+                "WHERE id = %s AND tenant_id = %s",
+                [
+                    changes_field.get_db_prep_save(redaction.changes, connection),
+                    redaction.forget_client,
+                    redaction.forget_client,
+                    user_agent,
+                    entry_id,
+                    tenant_id,
+                ],
+            )
+            changed += cursor.rowcount
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT set_config(%s, '', true)", [REDACT_SETTING])
+    return changed

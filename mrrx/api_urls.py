@@ -60,3 +60,10 @@ urlpatterns += [
     path("hub_sessions", HubSessionCreateApi.as_view(), name="hub-sessions"),
     path("hub_sessions/<str:hub_session_id>", HubSessionGetApi.as_view(), name="hub-session"),
 ]
+
+from privacy.apis import CustomerEraseApi, CustomerExportApi  # noqa: E402
+
+urlpatterns += [
+    path("customers/<str:customer_id>/export", CustomerExportApi.as_view(), name="customer-export"),
+    path("customers/<str:customer_id>/erase", CustomerEraseApi.as_view(), name="customer-erase"),
+]

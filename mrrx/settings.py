@@ -498,3 +498,9 @@ PROMETHEUS_MULTIPROC_DIR = Path(
 ).resolve()
 PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
+
+# --- Privacy -------------------------------------------------------------------------------
+# A customer's data exported or erased on request (POST /api/v1/customers/<id>/export and
+# /erase, manage.py customer_export and customer_erase).
+INSTALLED_APPS.append("privacy")
+RATE_LIMITS.update({"customers.export": (100, 3600), "customers.erase": (100, 3600)})

@@ -12,7 +12,14 @@ SCOPE_SESSIONS_WRITE = "sessions:write"
 SCOPE_SESSIONS_READ = "sessions:read"
 # Cancels subscriptions outright, without a subscriber in a flow: granted only when asked.
 SCOPE_SUBSCRIPTIONS_WRITE = "subscriptions:write"
-ALL_SCOPES = (SCOPE_SESSIONS_WRITE, SCOPE_SESSIONS_READ, SCOPE_SUBSCRIPTIONS_WRITE)
+# Hands over or erases everything MRRX holds about a customer: granted only when asked.
+SCOPE_PRIVACY_WRITE = "privacy:write"
+ALL_SCOPES = (
+    SCOPE_SESSIONS_WRITE,
+    SCOPE_SESSIONS_READ,
+    SCOPE_SUBSCRIPTIONS_WRITE,
+    SCOPE_PRIVACY_WRITE,
+)
 DEFAULT_SCOPES = (SCOPE_SESSIONS_WRITE, SCOPE_SESSIONS_READ)
 
 

@@ -1,9 +1,10 @@
 """The registry of webhook event types and the payloads they carry (SPEC section 6).
 
 Every event MRRX sends is declared here, once. ``event_emit`` asks the registry to build
-the ``data`` object, so the payload shape is the same whoever emits: every key of
-``DATA_KEYS`` is present (``null`` when the caller had nothing to say), and no other key
-slips in unnoticed.
+the ``data`` object, so the payload shape is the same whoever emits: for session and
+subscription events every key of ``DATA_KEYS`` is present (``null`` when the caller had
+nothing to say), for ``customer.erased`` those of ``CUSTOMER_ERASED_KEYS``, and no other
+key slips in unnoticed.
 """
 
 from __future__ import annotations
@@ -64,6 +65,27 @@ def session_payload(event_type: EventType, data: Mapping[str, Any], livemode: bo
     return built
 
 
+# ``customer.erased``: which customer, and how many rows of each kind were erased. No
+# session stands behind it, and it carries nothing about the person but the id.
+CUSTOMER_ERASED_KEYS: tuple[str, ...] = ("customer_id", "counts", "livemode")
+
+
+def customer_erased_payload(
+    event_type: EventType, data: Mapping[str, Any], livemode: bool
+) -> dict[str, Any]:
+    """``{"customer_id", "counts", "livemode"}``: the id and per-kind counts, nothing else."""
+    unknown = set(data) - set(CUSTOMER_ERASED_KEYS)
+    if unknown:
+        raise InvalidEventData(
+            f"Unknown data keys for {event_type.name}: {', '.join(sorted(unknown))}; "
+            f"allowed: {', '.join(CUSTOMER_ERASED_KEYS)}."
+        )
+    counts = data.get("counts") or {}
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in counts.values()):
+        raise InvalidEventData("data.counts holds numbers of rows only.")
+    return {"customer_id": data.get("customer_id"), "counts": dict(counts), "livemode": livemode}
+
+
 @dataclass(frozen=True)
 class EventType:
     name: str
@@ -122,6 +144,13 @@ for _event_type in (
         "subscription.plan_changed",
         "The customer moved the subscription to another price in the hub.",
         action="change_plan",
+    ),
+    # Sent after POST /api/v1/customers/<id>/erase (or manage.py customer_erase), every
+    # time, so that the merchant's systems can erase their own copies.
+    EventType(
+        "customer.erased",
+        "Everything MRRX held about a customer was erased (personal details replaced).",
+        build=customer_erased_payload,
     ),
 ):
     register(_event_type)

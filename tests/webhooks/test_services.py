@@ -95,6 +95,7 @@ def test_the_registry_declares_every_event_type():
         "subscription.resumed",
         "subscription.reactivated",
         "subscription.plan_changed",
+        "customer.erased",
     ]
 
 
