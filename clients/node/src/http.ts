@@ -106,7 +106,7 @@ export class Transport {
         continue;
       }
       if (response.ok || spec.okStatuses?.includes(response.status)) {
-        return (await response.json()) as T;
+        return (await jsonBody(response)) as T;
       }
       const error = await errorFromResponse(response);
       const wait = this.retryDelay(response, error, spec, attempt);
@@ -136,6 +136,21 @@ export class Transport {
       return asked !== null && asked <= this.maxRetryDelayMs ? asked : backoff(attempt);
     }
     return null;
+  }
+}
+
+/** The answer's JSON; an answer that is not JSON is not MRRX's (a proxy's page, say). */
+async function jsonBody(response: Response): Promise<unknown> {
+  const text = await response.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new MrrxError({
+      code: "unexpected_response",
+      message: `unexpected_response: HTTP ${response.status} that is not JSON: ${text.slice(0, 200)}`,
+      status: response.status,
+      requestId: response.headers.get("X-Request-ID"),
+    });
   }
 }
 

@@ -321,7 +321,7 @@ describe("retries", () => {
   });
 
   test("a 429 waits as long as Retry-After asks; 5xx backs off; both give up when bounded", async () => {
-    const proxy = await Proxy.start(["429:1", "pass", "503", "503", "503", "429:120"]);
+    const proxy = await Proxy.start(["429:1", "pass", "503", "503", "503", "html", "429:120"]);
     try {
       const client = new Mrrx({ apiKey, baseUrl: proxy.url, maxRetries: 2 });
       const started = Date.now();
@@ -333,10 +333,14 @@ describe("retries", () => {
       assert.ok(unavailable instanceof ServiceUnavailableError);
       assert.equal(proxy.seen.length, 5, "the first attempt and two retries");
 
+      const notMrrx = await rejection(client.getWorkspace());
+      assert.equal(notMrrx.code, "unexpected_response");
+      assert.equal(notMrrx.status, 200);
+
       const tooLong = await rejection(client.getWorkspace());
       assert.ok(tooLong instanceof RateLimitedError);
       assert.equal(tooLong.retryAfter, 120);
-      assert.equal(proxy.seen.length, 6, "a wait past maxRetryDelayMs is not waited");
+      assert.equal(proxy.seen.length, 7, "a wait past maxRetryDelayMs is not waited");
     } finally {
       await proxy.stop();
     }
@@ -483,7 +487,7 @@ describe("workspace and health", () => {
 
 // --- A proxy in front of the product that loses, limits or fails answers on a plan ---------
 
-type Step = "pass" | "lose" | "503" | `429:${number}`;
+type Step = "pass" | "lose" | "503" | "html" | `429:${number}`;
 
 class Proxy {
   readonly seen: Array<{ idempotencyKey?: string; replayed?: string }> = [];
@@ -514,6 +518,12 @@ class Proxy {
           "Retry-After": step.slice(4),
         });
         response.end(envelope("rate_limited"));
+        return;
+      }
+      if (step === "html") {
+        response
+          .writeHead(200, { "Content-Type": "text/html" })
+          .end("<h1>Sign in to the proxy</h1>");
         return;
       }
       if (step === "503") {

@@ -131,8 +131,13 @@ export class RunningProduct {
   }
 }
 
-/** Starts `make run` and resolves once its banner is printed, with what the banner says. */
-export async function startProduct(): Promise<{ product: RunningProduct; info: ProductInfo }> {
+/**
+ * Starts `make run` and resolves once its banner is printed, with what the banner says.
+ * `spawned` hears of the process at once, so that a signal meanwhile can still stop it.
+ */
+export async function startProduct(
+  spawned: (product: RunningProduct) => void = () => undefined,
+): Promise<{ product: RunningProduct; info: ProductInfo }> {
   const repo = repoRoot();
   const [port, emulatorPort] = [await freePort(), await freePort()];
   const env: Record<string, string> = {};
@@ -152,31 +157,42 @@ export async function startProduct(): Promise<{ product: RunningProduct; info: P
     stdio: ["ignore", "pipe", "pipe"],
   });
   const product = new RunningProduct(child, env);
-  let banner: string;
+  spawned(product);
   try {
     const title = await product.waitFor(BANNER_TITLE);
     const end = await product.waitFor(new RegExp(BANNER_RULE), title, 60_000);
-    banner = product.lines.slice(title, end).join("\n");
+    const info = fromBanner(product.lines.slice(title, end).join("\n"));
+    return {
+      product,
+      info: {
+        ...info,
+        repo,
+        baseUrl: `http://localhost:${port}`,
+        emulatorUrl: `http://127.0.0.1:${emulatorPort}`,
+        env,
+      },
+    };
   } catch (error) {
     await product.stop();
     throw error;
   }
+}
+
+/** What the demo banner says: the key, the workspace, the cancel URL, the subscriber. */
+function fromBanner(banner: string): Omit<ProductInfo, "repo" | "baseUrl" | "emulatorUrl" | "env"> {
   const field = (pattern: RegExp): string => {
     const match = pattern.exec(banner);
     if (!match?.[1]) throw new Error(`${pattern} not in the banner:\n${banner}`);
     return match[1];
   };
-  const [customerId, subscriptionId] = field(/Subscriber: +(cus_\w+ \/ sub_\w+)/).split(" / ");
-  const info: ProductInfo = {
-    repo,
-    baseUrl: `http://localhost:${port}`,
-    emulatorUrl: `http://127.0.0.1:${emulatorPort}`,
+  const [customerId = "", subscriptionId = ""] = field(/Subscriber: +(cus_\w+ \/ sub_\w+)/).split(
+    " / ",
+  );
+  return {
     apiKey: field(/Test API key: (mrrx_test_\w+)/),
     workspaceId: field(/Workspace: .*\((ws_\w+)\)/),
     cancelUrl: field(/Cancel URL: +(\S+)/),
-    customerId: customerId ?? "",
-    subscriptionId: subscriptionId ?? "",
-    env,
+    customerId,
+    subscriptionId,
   };
-  return { product, info };
 }

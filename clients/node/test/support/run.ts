@@ -10,6 +10,7 @@
  */
 
 import { spawn } from "node:child_process";
+import { rmSync } from "node:fs";
 
 import { PRODUCT_ENV, type RunningProduct, startProduct } from "./product.js";
 
@@ -28,15 +29,16 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 
 const started = Date.now();
 let status = 1;
+let varDir: string | undefined; // removed after a run that passed
 try {
-  const running = await startProduct();
-  product = running.product;
+  const running = await startProduct((spawned) => (product = spawned));
   const seconds = Math.round((Date.now() - started) / 1000);
   console.log(`make run answered in ${seconds} s at ${running.info.baseUrl}`);
   status = await new Promise<number>((done) => {
     const tests = spawn(
       process.execPath,
-      ["--test", "--test-concurrency=1", "--test-reporter=spec", ...files],
+      // One file at a time, and no test hangs the run: each has 4 minutes.
+      ["--test", "--test-concurrency=1", "--test-timeout=240000", "--test-reporter=spec", ...files],
       {
         env: {
           ...process.env,
@@ -50,7 +52,10 @@ try {
     tests.on("exit", (code, signal) => done(code ?? (signal ? 1 : 0)));
   });
   if (status !== 0) {
-    console.log(`--- the product's log (last 150 lines)\n${product.tail(150)}`);
+    console.log(`--- the product's log (last 150 lines)\n${running.product.tail(150)}`);
+    console.log(`(its database and files are kept in ${running.info.env.MRRX_VAR_DIR})`);
+  } else {
+    varDir = running.info.env.MRRX_VAR_DIR;
   }
 } catch (error) {
   console.error(error);
@@ -58,4 +63,5 @@ try {
 } finally {
   await product?.stop();
 }
+if (varDir) rmSync(varDir, { recursive: true, force: true });
 process.exit(status);
