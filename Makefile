@@ -22,7 +22,16 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ./clients/python
 	touch $@
 
-install: $(VENV)/.installed
+# The subscriber pages' translations: each committed catalogue (locale/<ll>/LC_MESSAGES/*.po)
+# compiled to the .mo file Django reads, by Babel, so no GNU gettext is needed; again
+# whenever its .po changes. A translation that lost a placeholder fails the build.
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/*.po))
+
+locale/%.mo: locale/%.po | $(VENV)/.installed
+	$(BIN)/pybabel -q compile -i $< -o $@.tmp -l $(firstword $(subst /, ,$*)) \
+	  && mv $@.tmp $@ || { rm -f $@.tmp; exit 1; }
+
+install: $(VENV)/.installed $(MO_FILES)
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput

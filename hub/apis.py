@@ -195,6 +195,13 @@ class HubSessionCreateApi(ApiView):
         customer_email = serializers.EmailField(required=False)
         return_url = serializers.CharField(max_length=2000, required=False)
         metadata = serializers.JSONField(required=False, validators=[validate_metadata])
+        locale = serializers.CharField(
+            max_length=35,
+            required=False,
+            help_text="the language of the hub page and of the cancellation flows opened from "
+            "it: en, fr, de, es or pt-BR; without it, the customer's browser language if MRRX "
+            "speaks it, else the workspace's default",
+        )
 
         class Meta:
             ref_name = "HubSessionCreate"

@@ -27,6 +27,9 @@ class HubSession(models.Model):
     customer_email = models.EmailField(max_length=254, blank=True)
     return_url = models.URLField(max_length=2000, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # The language of the hub page and of the flows opened from it, when the visit was
+    # created with one.
+    locale = models.CharField(max_length=10, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     expires_at = models.DateTimeField()
     # The first and latest time the customer opened the page, and how often.

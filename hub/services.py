@@ -17,7 +17,7 @@ from mrrx.api.errors import ApiError
 from mrrx.formats import iso_timestamp
 from offers.models import ProrationBehavior
 from sessions_app.models import Session
-from sessions_app.services import session_create, stripe_error_to_api
+from sessions_app.services import locale_clean, session_create, stripe_error_to_api
 from sessions_app.tokens import session_token
 from tenants.models import Tenant
 from tenants.selectors import return_url_allowed
@@ -45,14 +45,17 @@ def hub_session_create(
     customer_email: str | None = None,
     return_url: str | None = None,
     metadata: dict[str, str] | None = None,
+    locale: str = "",
 ) -> tuple[HubSession, str]:
     """Open a hub for one Stripe customer; returns it with its page's token.
 
     The customer is named by id or by email (both: they must agree). A customer Stripe
     does not know in the workspace's account is ``not_found``; an email shared by several
     customers is a ``validation_error`` asking for the id. A customer without a live
-    subscription still gets a hub, which says so.
+    subscription still gets a hub, which says so. ``locale`` is checked as
+    ``session_create`` checks it, and passed on to the cancellation sessions it opens.
     """
+    language = locale_clean(locale)
     if return_url:
         allowed, why = return_url_allowed(tenant=tenant, url=return_url, livemode=livemode)
         if not allowed:
@@ -68,6 +71,7 @@ def hub_session_create(
         customer_email=customer_email or "",
         return_url=return_url or tenant.default_return_url,
         metadata=metadata or {},
+        locale=language,
         created_at=now,
         expires_at=now + HUB_LIFETIME,
     )
@@ -308,6 +312,7 @@ def hub_cancel_start(*, hub: HubSession, subscription_id: str) -> tuple[Session,
             metadata=hub.metadata,
             hub_session_id=hub.id,
             return_url_is_ours=True,
+            locale=hub.locale,
         )
     except ApiError as exc:
         if exc.code == "invalid_customer":

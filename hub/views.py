@@ -17,7 +17,10 @@ from urllib.parse import urlsplit
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
@@ -26,6 +29,7 @@ from django.views.decorators.http import require_http_methods
 from billing.gateway import StripeGatewayError
 from mrrx.api.errors import ApiError
 from mrrx.api.ratelimit import RateLimitResult, rate_limit_hit
+from mrrx.languages import language_choose
 from sessions_app.models import FINAL_STATUSES, SessionStatus
 from sessions_app.presentation import brand
 from sessions_app.presentation import result as session_result
@@ -51,6 +55,9 @@ logger = logging.getLogger(__name__)
 
 
 class HubError(Exception):
+    """A page instead of the hub. Its words are lazy, so that they are in the language of
+    the page that shows them, which is known only once the visit is."""
+
     def __init__(
         self, status: int, title: str, message: str, hub: HubSession | None = None
     ) -> None:
@@ -63,8 +70,8 @@ class HubError(Exception):
 def _invalid_link() -> HubError:
     return HubError(
         401,
-        _("This link is not valid"),
-        _("Please go back to the site you came from and open your subscriptions again."),
+        gettext_lazy("This link is not valid"),
+        gettext_lazy("Please go back to the site you came from and open your subscriptions again."),
     )
 
 
@@ -85,11 +92,18 @@ def _hub_for(token: str) -> HubSession:
     if expired:
         raise HubError(
             410,
-            _("This link has expired"),
-            _("Please open your subscriptions again from your account page."),
+            gettext_lazy("This link has expired"),
+            gettext_lazy("Please open your subscriptions again from your account page."),
             hub,
         )
     return hub
+
+
+def page_language(request: HttpRequest, hub: HubSession | None) -> str:
+    """The visit's language, else the browser's, else the workspace's default."""
+    if hub is None:
+        return language_choose(request=request)
+    return language_choose(chosen=hub.locale, request=request, default=hub.tenant.default_locale)
 
 
 def _frame_ancestors(hub: HubSession | None) -> str:
@@ -130,6 +144,8 @@ def _page(
     )
     # The token is in the path: never send it to another origin in a Referer.
     response["Referrer-Policy"] = "same-origin"
+    response["Content-Language"] = translation.get_language()
+    patch_vary_headers(response, ["Accept-Language"])
     if limit is not None:
         for name, value in limit.headers().items():
             response[name] = value
@@ -151,8 +167,8 @@ def _error_page(
 def _stripe_unavailable() -> HubError:
     return HubError(
         503,
-        _("We could not load your subscriptions"),
-        _("Please try again in a moment."),
+        gettext_lazy("We could not load your subscriptions"),
+        gettext_lazy("Please try again in a moment."),
     )
 
 
@@ -243,7 +259,13 @@ def hub_page(request: HttpRequest, token: str) -> HttpResponse:
     try:
         hub = _hub_for(token)
     except HubError as error:
-        return _error_page(request, error)
+        with translation.override(page_language(request, error.hub)):
+            return _error_page(request, error)
+    with translation.override(page_language(request, hub)):
+        return _hub_page(request, hub, token)
+
+
+def _hub_page(request: HttpRequest, hub: HubSession, token: str) -> HttpResponse:
     if request.method == "GET":
         hub_session_mark_viewed(hub=hub)
         return _subscriptions_page(request, hub)
@@ -251,7 +273,11 @@ def hub_page(request: HttpRequest, token: str) -> HttpResponse:
         scope="hub.action", subject=hub.id, overrides=hub.tenant.rate_limit_overrides
     )
     if not limit.allowed:
-        error = HubError(429, _("Too many tries"), _("Please wait a minute before trying again."))
+        error = HubError(
+            429,
+            gettext_lazy("Too many tries"),
+            gettext_lazy("Please wait a minute before trying again."),
+        )
         response = _error_page(request, error, hub)
         for name, value in limit.headers().items():
             response[name] = value
@@ -259,7 +285,11 @@ def hub_page(request: HttpRequest, token: str) -> HttpResponse:
     if _forged(request, hub):
         return _error_page(
             request,
-            HubError(403, _("This page has expired"), _("Please reload the page and try again.")),
+            HubError(
+                403,
+                gettext_lazy("This page has expired"),
+                gettext_lazy("Please reload the page and try again."),
+            ),
             hub,
         )
     try:
@@ -281,14 +311,22 @@ def hub_plan(request: HttpRequest, token: str, subscription_id: str) -> HttpResp
     try:
         hub = _hub_for(token)
     except HubError as error:
-        return _error_page(request, error)
+        with translation.override(page_language(request, error.hub)):
+            return _error_page(request, error)
+    with translation.override(page_language(request, hub)):
+        return _hub_plan(request, hub, subscription_id)
+
+
+def _hub_plan(request: HttpRequest, hub: HubSession, subscription_id: str) -> HttpResponse:
     try:
         subscription = hub_subscription_fetch(hub=hub, subscription_id=subscription_id)
         options = plan_options(hub=hub, price_id=subscription.price_id)
     except ApiError as exc:
         if exc.code == "stripe_error":
             return _error_page(request, _stripe_unavailable(), hub)
-        return _error_page(request, HubError(404, _("Subscription not found"), exc.message), hub)
+        return _error_page(
+            request, HubError(404, gettext_lazy("Subscription not found"), exc.message), hub
+        )
     except StripeGatewayError:
         return _error_page(request, _stripe_unavailable(), hub)
     context: dict[str, Any] = {

@@ -104,7 +104,6 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -213,7 +212,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English")]
+# What the subscriber's pages (the cancel flow, the hub, receipts, their error pages and the
+# flow API) speak. Each picks its language itself (mrrx.languages): the session's, else the
+# browser's, else the workspace's default. Nothing else follows Accept-Language, so there
+# is no LocaleMiddleware: admin and the merchant API stay in English, as they are written.
+LANGUAGES = [
+    ("en", "English"),
+    ("fr", "Français"),
+    ("de", "Deutsch"),
+    ("es", "Español"),
+    ("pt-br", "Português (Brasil)"),
+]
+# locale/<ll>/LC_MESSAGES/django.po, compiled to .mo by `make install` (Babel, no gettext).
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True

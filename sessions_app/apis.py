@@ -170,6 +170,13 @@ class SessionCollectionApi(ApiView):
         return_url = serializers.CharField(max_length=2000, required=False)
         metadata = serializers.JSONField(required=False, validators=[validate_metadata])
         context = ContextSerializer(required=False)
+        locale = serializers.CharField(
+            max_length=35,
+            required=False,
+            help_text="the language of the hosted pages and the receipt: en, fr, de, es or "
+            "pt-BR (a regional variant such as fr-CA takes its language); without it, the "
+            "subscriber's browser language if MRRX speaks it, else the workspace's default",
+        )
 
         class Meta:
             ref_name = "SessionCreateRequest"
@@ -244,6 +251,7 @@ class SessionCollectionApi(ApiView):
                     "subscription_id": "sub_XYZ789",
                     "return_url": "https://yourapp.com/account",
                     "metadata": {"user_id": "usr_123", "plan": "pro"},
+                    "locale": "fr",
                 },
             ),
             OpenApiExample(

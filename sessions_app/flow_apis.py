@@ -12,6 +12,8 @@ from collections.abc import Collection
 from typing import Any
 
 from django.conf import settings
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -27,7 +29,7 @@ from . import flow, presentation
 from .authentication import SessionTokenAuthentication, flow_session
 from .models import Action, Session, SessionStatus
 from .serializers import outcome_repr
-from .views import return_url_for
+from .views import page_language, return_url_for
 
 # The error codes every flow endpoint may answer with.
 COMMON_ERRORS = ("invalid_token", "insufficient_permissions", "session_expired", "rate_limited")
@@ -501,6 +503,18 @@ class FlowApiView(CorsApiView):
     permission_classes: list = []
     rate_limit_scope = "flow.api"
 
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        # initial() switches to the session's language; this puts the thread's own back
+        # afterwards, whatever happened in between.
+        with translation.override(translation.get_language()):
+            return super().dispatch(request, *args, **kwargs)
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # From here the session is known: its words (offers, results, step errors) are
+        # in the language its hosted page would show.
+        translation.activate(page_language(request, flow_session(request)))
+
     def rate_limit_subject(self, request: Request) -> str:
         return request.auth.id
 
@@ -517,6 +531,8 @@ class FlowApiView(CorsApiView):
         response = super().finalize_response(request, response, *args, **kwargs)
         # A finished session's answer carries a signed result: never keep it in a cache.
         response["Cache-Control"] = "no-store"
+        response["Content-Language"] = translation.get_language()
+        patch_vary_headers(response, ("Accept-Language",))
         return response
 
 

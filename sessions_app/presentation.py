@@ -2,30 +2,37 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
+from babel.numbers import format_currency, format_decimal
 from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format
+from django.utils.translation import get_language, ngettext, to_locale
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from .models import Action, Session
 
+# Stripe's amounts are in minor units, except in these currencies.
 ZERO_DECIMAL = {"jpy", "krw", "vnd", "clp", "pyg", "ugx", "xaf", "xof", "bif", "djf", "gnf"}
-SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "cad": "CA$", "aud": "A$", "jpy": "¥", "inr": "₹"}
+# CLDR separates a symbol made of letters from the digits ("CHF 29.00"); Babel does not.
+_LETTER_THEN_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)")
 
 
 def money(amount: int | None, currency: str) -> str:
+    """A Stripe amount in the active language's way: "$29.00", "29,00 $US", "US$ 29,00"."""
     if amount is None:
         return ""
     currency = (currency or "").lower()
-    value = amount if currency in ZERO_DECIMAL else amount / 100
-    number = f"{value:,.0f}" if currency in ZERO_DECIMAL else f"{value:,.2f}"
-    symbol = SYMBOLS.get(currency)
-    return f"{symbol}{number}" if symbol else f"{number} {currency.upper()}"
+    value = Decimal(amount) if currency in ZERO_DECIMAL else Decimal(amount) / 100
+    locale = to_locale(get_language() or settings.LANGUAGE_CODE)
+    if not currency:
+        return format_decimal(value, format="#,##0.00", locale=locale)
+    return _LETTER_THEN_DIGIT.sub("\u00a0", format_currency(value, currency.upper(), locale=locale))
 
 
 def per_interval(interval: str, count: int = 1) -> str:
@@ -41,7 +48,8 @@ def per_interval(interval: str, count: int = 1) -> str:
 def day(value: datetime | str | None) -> str:
     if isinstance(value, str):
         value = parse_datetime(value)
-    return date_format(value, "N j, Y") if value else ""
+    # The active language's own long date: "Feb. 15, 2026", "15 février 2026".
+    return date_format(value, "DATE_FORMAT") if value else ""
 
 
 def _luminance(hex_color: str) -> float:
@@ -213,12 +221,10 @@ def choice(session: Session) -> dict[str, str]:
                 "button": _("Extend my trial"),
             }
     return {
-        "title": _("Cancel my subscription")
-        + (
-            " " + _("at the end of the current period")
-            if params.get("at_period_end")
-            else " " + _("now")
-        ),
+        # Whole sentences: word order differs between languages.
+        "title": _("Cancel my subscription at the end of the current period")
+        if params.get("at_period_end")
+        else _("Cancel my subscription now"),
         "button": _("Cancel my subscription"),
     }
 

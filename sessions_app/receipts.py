@@ -32,6 +32,8 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from mrrx.languages import language_choose, language_supported
+
 from . import presentation
 from .jobs import receipt_send_enqueue, receipt_send_enqueue_on_commit
 from .models import Action, Receipt, ReceiptStatus, Session
@@ -85,7 +87,9 @@ def _scrub(text: str, address: str) -> str:
 
 
 def receipt_locale(session: Session) -> str:
-    return session.locale or session.tenant.default_locale or settings.LANGUAGE_CODE
+    """The session's language (given at creation, or the one the subscriber's browser
+    asked for), else the workspace's: no browser is there when the receipt is written."""
+    return language_choose(chosen=session.locale, default=session.tenant.default_locale)
 
 
 # --- Recording ---------------------------------------------------------------------------
@@ -291,7 +295,7 @@ def receipt_message(*, receipt: Receipt) -> EmailMultiAlternatives:
     session = receipt.session
     tenant = session.tenant
     reply_to = tenant.receipt_reply_to or tenant.support_email
-    with translation.override(receipt.locale or receipt_locale(session)):
+    with translation.override(language_supported(receipt.locale) or receipt_locale(session)):
         content = receipt_content(session=session)
         context = {
             **content,

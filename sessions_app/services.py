@@ -15,6 +15,7 @@ from django.utils import timezone
 from billing.gateway import StripeGatewayError, Subscription, gateway_for
 from mrrx.api.errors import ApiError
 from mrrx.formats import iso_timestamp
+from mrrx.languages import language_codes, language_supported
 from mrrx.metrics import record_session_created
 from tenants.models import Tenant
 from tenants.selectors import return_url_allowed
@@ -41,6 +42,21 @@ def stripe_error_to_api(exc: StripeGatewayError) -> ApiError:
         "Stripe could not be reached or refused the request; try again.",
         details={"stripe_code": exc.stripe_code, "transient": exc.transient},
     )
+
+
+def locale_clean(locale: str) -> str:
+    """A ``locale`` sent at creation as the language code it names; ``""`` for none."""
+    if not locale:
+        return ""
+    language = language_supported(locale)
+    if language is None:
+        codes = ", ".join(language_codes())
+        raise ApiError(
+            "validation_error",
+            f"locale must be one of {codes}.",
+            details={"locale": f"unknown language {locale!r}; one of {codes}"},
+        )
+    return language
 
 
 def _resolve_subscription(
@@ -142,6 +158,7 @@ def session_create(
     context: dict[str, Any] | None = None,
     hub_session_id: str = "",
     return_url_is_ours: bool = False,
+    locale: str = "",
 ) -> tuple[Session, str]:
     """Start a cancellation session; returns it with its hosted-flow token.
 
@@ -152,7 +169,11 @@ def session_create(
     ``hub_session_id`` links a session the subscription hub opens to that visit; such a
     session returns to the hub page, a URL of MRRX's own rather than one the merchant sent,
     so ``return_url_is_ours`` skips the allowlist for it (never set from API input).
+
+    ``locale``, when given, is the language of the subscriber's pages and receipt: one of
+    ``settings.LANGUAGES`` (or a regional variant of one), else a ``validation_error``.
     """
+    language = locale_clean(locale)
     if return_url and not return_url_is_ours:
         allowed, why = return_url_allowed(tenant=tenant, url=return_url, livemode=livemode)
         if not allowed:
@@ -176,6 +197,7 @@ def session_create(
         return_url=return_url or tenant.default_return_url,
         metadata=metadata or {},
         context=context or {},
+        locale=language,
         hub_session_id=hub_session_id,
         created_at=now,
         expires_at=now + SESSION_LIFETIME,

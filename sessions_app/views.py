@@ -14,7 +14,10 @@ from urllib.parse import urlencode, urlsplit
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
@@ -22,6 +25,7 @@ from django.views.decorators.http import require_http_methods
 
 from mrrx.api.errors import ApiError
 from mrrx.api.ratelimit import RateLimitResult, rate_limit_hit
+from mrrx.languages import language_choose
 from mrrx.logging import bind_session_id
 from offers.selectors import flow_config_get, reasons_for
 
@@ -34,9 +38,15 @@ logger = logging.getLogger(__name__)
 
 
 class FlowError(Exception):
-    def __init__(self, status: int, title: str, message: str) -> None:
+    """A page instead of the flow. Its words are lazy, so that they are in the language of
+    the page that shows them, which is known only once the session is (``session``)."""
+
+    def __init__(
+        self, status: int, title: str, message: str, session: Session | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.title, self.message = status, title, message
+        self.session = session
 
 
 def _session_for(token: str) -> Session:
@@ -46,8 +56,8 @@ def _session_for(token: str) -> Session:
         if not exc.expired or exc.claims is None:
             raise FlowError(
                 401,
-                _("This link is not valid"),
-                _("Please go back to the site you came from and start again."),
+                gettext_lazy("This link is not valid"),
+                gettext_lazy("Please go back to the site you came from and start again."),
             ) from exc
         claims, expired = exc.claims, True
     else:
@@ -60,17 +70,29 @@ def _session_for(token: str) -> Session:
     if session is None:
         raise FlowError(
             401,
-            _("This link is not valid"),
-            _("Please go back to the site you came from and start again."),
+            gettext_lazy("This link is not valid"),
+            gettext_lazy("Please go back to the site you came from and start again."),
         )
     bind_session_id(session.id)  # on this request's log lines
     if expired and session.status not in (SessionStatus.COMPLETED, SessionStatus.FAILED):
         raise FlowError(
             410,
-            _("This link has expired"),
-            _("Cancellation links last 24 hours. Please start again from your account page."),
+            gettext_lazy("This link has expired"),
+            gettext_lazy(
+                "Cancellation links last 24 hours. Please start again from your account page."
+            ),
+            session,
         )
     return session
+
+
+def page_language(request: HttpRequest, session: Session | None) -> str:
+    """The session's language, else the browser's, else the workspace's default."""
+    if session is None:
+        return language_choose(request=request)
+    return language_choose(
+        chosen=session.locale, request=request, default=session.tenant.default_locale
+    )
 
 
 def _frame_ancestors(session: Session | None) -> str:
@@ -112,6 +134,8 @@ def _page(
     )
     # The token is in the path: never send it to another origin in a Referer.
     response["Referrer-Policy"] = "same-origin"
+    response["Content-Language"] = translation.get_language()
+    patch_vary_headers(response, ["Accept-Language"])
     if limit is not None:
         for name, value in limit.headers().items():
             response[name] = value
@@ -204,8 +228,10 @@ def _render_step(request: HttpRequest, session: Session, token: str, **extra: An
         )
     raise FlowError(
         410,
-        _("This link has expired"),
-        _("Cancellation links last 24 hours. Please start again from your account page."),
+        gettext_lazy("This link has expired"),
+        gettext_lazy(
+            "Cancellation links last 24 hours. Please start again from your account page."
+        ),
     )
 
 
@@ -259,7 +285,13 @@ def hosted_flow(request: HttpRequest, token: str) -> HttpResponse:
     try:
         session = _session_for(token)
     except FlowError as error:
-        return _error_page(request, error)
+        with translation.override(page_language(request, error.session)):
+            return _error_page(request, error)
+    with translation.override(page_language(request, session)):
+        return _hosted_flow(request, session, token)
+
+
+def _hosted_flow(request: HttpRequest, session: Session, token: str) -> HttpResponse:
     try:
         if request.method == "GET":
             return _render_step(request, session, token)
@@ -268,7 +300,9 @@ def hosted_flow(request: HttpRequest, token: str) -> HttpResponse:
         )
         if not limit.allowed:
             error = FlowError(
-                429, _("Too many tries"), _("Please wait a minute before trying again.")
+                429,
+                gettext_lazy("Too many tries"),
+                gettext_lazy("Please wait a minute before trying again."),
             )
             response = _error_page(request, error, session)
             for name, value in limit.headers().items():
@@ -277,8 +311,8 @@ def hosted_flow(request: HttpRequest, token: str) -> HttpResponse:
         if _forged(request, session):
             error = FlowError(
                 403,
-                _("This page has expired"),
-                _("Please reload the page and try again."),
+                gettext_lazy("This page has expired"),
+                gettext_lazy("Please reload the page and try again."),
             )
             return _error_page(request, error, session)
         if session.status not in FINAL_STATUSES:

@@ -50,6 +50,7 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             },
         ),
         ("Cancel flow", {"fields": ["strict_click_to_cancel"]}),
+        ("Language", {"fields": ["default_locale"]}),
         ("Return URLs", {"fields": ["return_url_allowlist", "default_return_url"]}),
         ("Limits", {"fields": ["rate_limit_overrides"]}),
     ]

@@ -63,6 +63,15 @@ class TenantForm(forms.ModelForm):
     """The workspace's settings, with branding checked."""
 
     default_return_url = forms.URLField(max_length=2000, required=False, assume_scheme="https")
+    default_locale = forms.ChoiceField(
+        label="Default language",
+        choices=settings.LANGUAGES,
+        initial=settings.LANGUAGE_CODE,
+        # Left out of a post, the language stays what it was.
+        required=False,
+        help_text="The hosted pages' and receipts' language when neither the session "
+        "(its locale) nor the subscriber's browser names one MRRX speaks.",
+    )
 
     class Meta:
         model = Tenant
@@ -89,6 +98,10 @@ class TenantForm(forms.ModelForm):
         if not BRAND_COLOR.match(color):
             raise ValidationError("Use a colour in the form #RRGGBB, e.g. #4f46e5.")
         return color.lower()
+
+    def clean_default_locale(self) -> str:
+        chosen = self.cleaned_data.get("default_locale")
+        return chosen or self.instance.default_locale or settings.LANGUAGE_CODE
 
     def clean_logo(self) -> Any:
         logo = self.cleaned_data.get("logo")
