@@ -3,9 +3,7 @@ customer, handed over or erased, within the key's workspace and mode."""
 
 from __future__ import annotations
 
-import re
-
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,10 +15,7 @@ from mrrx.api.views import ApiView
 from tenants.models import SCOPE_PRIVACY_WRITE
 
 from .selectors import EXPORT_KINDS
-from .services import ERASE_KINDS, customer_erase, customer_export
-
-# Stripe's ids (cus_...), or the merchant's own ids on custom sessions: printable, one word.
-CUSTOMER_ID = re.compile(r"^[^\s\x00-\x1f\x7f]{1,255}$")
+from .services import CUSTOMER_ID, ERASE_KINDS, customer_erase, customer_export
 
 
 def customer_id_checked(customer_id: str) -> str:
@@ -232,6 +227,9 @@ class CustomerEraseApi(ApiView):
             "audit log. Needs the `privacy:write` scope."
         ),
         request=InputSerializer,
+        parameters=[
+            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)
+        ],
         responses={
             200: OutputSerializer,
             **error_responses(*PRIVACY_ERRORS, "idempotency_in_progress", "idempotency_key_reused"),

@@ -16,6 +16,7 @@ receive in ``customer.erased`` to erase their copies).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django.db import models, transaction
@@ -40,6 +41,8 @@ from .selectors import (
 )
 
 CUSTOMER_ERASED_EVENT = "customer.erased"
+# Stripe's ids (cus_...), or the merchant's own ids on custom sessions: printable, one word.
+CUSTOMER_ID = re.compile(r"^[^\s\x00-\x1f\x7f]{1,255}$")
 # The kinds of rows an erasure counts, in the order its answer and webhook list them.
 ERASE_KINDS = (
     "sessions",
@@ -195,8 +198,11 @@ def _erase_stripe_events(footprint: Footprint, needles: Needles, counts: dict[st
     for stripe_event in footprint.stripe_events:
         payload = json_or_text(stripe_event.payload)
         after = redacted(payload, needles)
-        # The stored body no longer matches Stripe's signature; it was checked on arrival.
-        stored = json.dumps(after) if after != payload else stripe_event.payload
+        if isinstance(after, str):
+            stored = after
+        else:
+            # No longer the bytes Stripe signed: the signature was checked on arrival.
+            stored = json.dumps(after) if after != payload else stripe_event.payload
         counts["stripe_events"] += _update_changed(
             stripe_event, payload=stored, error=needles.scrub(stripe_event.error)
         )

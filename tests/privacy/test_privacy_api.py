@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from mrrx.models import IdempotencyRecord
-from sessions_app.models import Session
+from sessions_app import receipts
+from sessions_app.models import Receipt, Session
 from tenants.models import DEFAULT_SCOPES
 from tests.factories import TenantFactory
 from webhooks.models import Event
@@ -223,3 +224,23 @@ def test_both_operations_are_in_the_schema(client):
         post = paths[f"/api/v1/customers/{{customer_id}}/{operation}"]["post"]
         assert post["operationId"] == f"customers_{operation}"
         assert {"200", "400", "403"} <= set(post["responses"])
+
+
+def test_a_receipt_not_yet_sent_is_never_sent_after_erasure(api, tenant, mailoutbox):
+    session = _session(tenant)
+    receipt = Receipt.objects.create(
+        session=session, to_email=EMAIL, next_attempt_at=timezone.now() + timedelta(minutes=5)
+    )
+
+    counts = _erase(api).json()["counts"]
+
+    assert counts["receipts"] == 1
+    receipt.refresh_from_db()
+    assert (receipt.status, receipt.to_email, receipt.next_attempt_at) == (
+        "failed",
+        "[erased]",
+        None,
+    )
+    assert receipt.last_error.startswith("Not sent")
+    assert receipts.receipt_send(receipt_id=receipt.pk) is None
+    assert mailoutbox == []

@@ -8,7 +8,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from tenants.models import Tenant
 
-from ...apis import CUSTOMER_ID
+from ...services import CUSTOMER_ID
 
 
 def add_customer_arguments(parser: CommandParser) -> None:
