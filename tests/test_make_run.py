@@ -43,7 +43,10 @@ class MakeRun:
     def __init__(self, **extra_env: str) -> None:
         self.port = _free_port()
         self.var_dir = Path(tempfile.mkdtemp(prefix="mrrx-run-"))
-        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+        # Not the outer make's either: `make test` exports its own PUBLIC_BASE_URL and web
+        # port, which would point the printed links at another port.
+        inherited = ("DATABASE_URL", "REDIS_URL", "PUBLIC_BASE_URL", "MRRX_WEB_PORT")
+        env = {k: v for k, v in os.environ.items() if k not in inherited}
         env.pop("DJANGO_SETTINGS_MODULE", None)
         # The run counts metrics in its own var dir, not in this test run's directory.
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
