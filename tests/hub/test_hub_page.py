@@ -293,6 +293,9 @@ def test_resume_is_claimed_once_however_often_it_is_sent(
         second = browser.post(path, {"action": "resume", "subscription": sub})
     assert first.status_code == second.status_code == 302
     assert first["Location"].endswith(f"#sub-{sub}")
+    # Its forms name the page without that fragment, so that the next redirect (into the
+    # cancel flow) does not inherit it.
+    assert f'<form method="post" action="{path}">' in browser.get(path).content.decode()
     assert len(queued) == 1
     [action] = HubAction.objects.all()
     assert (action.kind, action.status, action.attempts) == ("resume", "executing", 1)
