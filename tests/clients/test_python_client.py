@@ -15,6 +15,7 @@ import pytest
 from django.utils import timezone
 from mrrx_client import (
     ERROR_CLASSES,
+    InsufficientPermissionsError,
     InvalidTokenError,
     Mrrx,
     MrrxConnectionError,
@@ -693,3 +694,120 @@ def test_a_hub_session_is_created_opened_and_read_back(
     other = connect_mrrx(make_client(other_tenant).plaintext, base_url=live_server.url)
     with pytest.raises(SessionNotFoundError):
         other.get_hub_session(created["id"])
+
+
+# --- A customer's data: export and erasure -------------------------------------------------
+EXPORT_KEYS = {
+    "object",
+    "customer_id",
+    "workspace_id",
+    "livemode",
+    "generated_at",
+    "counts",
+    "sessions",
+    "custom_sessions",
+    "hub_sessions",
+    "receipts",
+    "events",
+    "stripe_events",
+    "audit_entries",
+}
+
+
+def test_a_privacy_key_exports_a_customer_then_erases_them_once(
+    mrrx,
+    served,
+    make_client,
+    live_server,
+    connect_mrrx,
+    receiver,
+    make_endpoint,
+    celery_worker_process,
+):
+    _, secret = make_endpoint(served.tenant)
+    customer_id = served.seeded.customer_id
+    created = _create(mrrx, served.seeded, metadata={"user_id": "usr_private"})
+    key = make_client(served.tenant, scopes=["privacy:write", "sessions:read"]).plaintext
+    wire = Wire()
+    privacy = connect_mrrx(key, base_url=live_server.url, transport=wire)
+
+    document = privacy.export_customer(customer_id)
+    assert set(document) == EXPORT_KEYS
+    assert (document["object"], document["customer_id"]) == ("customer_export", customer_id)
+    assert (document["workspace_id"], document["livemode"]) == (served.tenant.pk, False)
+    assert [s["id"] for s in document["sessions"]] == [created["id"]]
+    assert document["sessions"][0]["metadata"] == {"user_id": "usr_private"}
+    assert document["counts"]["sessions"] == 1
+    # The server never stores an export for a replay: no Idempotency-Key is sent.
+    assert "Idempotency-Key" not in wire.sent[-1].headers
+
+    erasure = privacy.erase_customer(customer_id)
+    assert (erasure["object"], erasure["customer_id"]) == ("customer_erasure", customer_id)
+    assert erasure["counts"]["sessions"] == 1
+    assert sum(erasure["counts"].values()) > 0
+    assert erasure["event_id"].startswith("evt_")
+    assert wire.sent[-1].headers["Idempotency-Key"]
+    # Erased already: nothing left to change.
+    again = privacy.erase_customer(customer_id)
+    assert set(again["counts"]) == set(erasure["counts"])
+    assert set(again["counts"].values()) == {0}
+    assert again["event_id"] != erasure["event_id"]
+
+    after = privacy.export_customer(customer_id)
+    assert [s["id"] for s in after["sessions"]] == [created["id"]]
+    assert after["sessions"][0]["metadata"] == {"user_id": "[erased]"}
+    assert after["sessions"][0]["customer_id"] == customer_id
+
+    # A customer MRRX holds nothing about: the same document, empty.
+    nobody = privacy.export_customer("cus_NeverSeenHere")
+    assert set(nobody) == EXPORT_KEYS and set(nobody["counts"].values()) == {0}
+    assert nobody["sessions"] == []
+
+    def erased_event():  # type: ignore[no-untyped-def]
+        events = [verify_webhook(got.body, got.headers, secret) for got in receiver.to("/hook")]
+        return next((e for e in events if e["id"] == erasure["event_id"]), None)
+
+    event = celery_worker_process.wait_until(erased_event)
+    assert event["type"] == "customer.erased"
+    assert event["data"] == {
+        "customer_id": customer_id,
+        "counts": erasure["counts"],
+        "livemode": False,
+    }
+
+
+def test_an_erasure_whose_answer_was_lost_is_replayed_and_an_export_is_asked_again(
+    mrrx, served, make_client, live_server, connect_mrrx
+):
+    customer_id = served.seeded.customer_id
+    created = _create(mrrx, served.seeded, metadata={"user_id": "usr_private"})
+    key = make_client(served.tenant, scopes=["privacy:write"]).plaintext
+    wire = Wire(lose=1, replacement=_envelope(503, "service_unavailable"))
+    privacy = connect_mrrx(key, base_url=live_server.url, backoff=0.01, transport=wire)
+
+    document = privacy.export_customer(customer_id)
+    assert [s["id"] for s in document["sessions"]] == [created["id"]]
+    assert len(wire.sent) == 2
+    assert not any("Idempotency-Key" in r.headers for r in wire.sent)
+    assert wire.answered[0].json()["sessions"] == document["sessions"]
+
+    wire.lose = 1
+    erasure = privacy.erase_customer(customer_id)
+    first, retry = wire.sent[2:]
+    assert retry.headers["Idempotency-Key"] == first.headers["Idempotency-Key"]
+    # Erased once: the retry got the first answer replayed, its counts and event.
+    assert wire.answered[3].headers["Idempotent-Replayed"] == "true"
+    assert wire.answered[2].json() == erasure and erasure["counts"]["sessions"] == 1
+
+
+def test_a_key_without_the_privacy_scope_cannot_export_or_erase(
+    served, make_client, live_server, connect_mrrx
+):
+    key = make_client(served.tenant, scopes=[*DEFAULT_SCOPES, "subscriptions:write"]).plaintext
+    client = connect_mrrx(key, base_url=live_server.url)
+    for call in (client.export_customer, client.erase_customer):
+        with pytest.raises(InsufficientPermissionsError) as caught:
+            call(served.seeded.customer_id)
+        assert (caught.value.code, caught.value.status) == ("insufficient_permissions", 403)
+    with pytest.raises(ValueError):
+        client.export_customer("")

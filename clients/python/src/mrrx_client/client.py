@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
+from urllib.parse import quote
 
 import httpx
 
@@ -21,6 +22,8 @@ from .errors import (
 )
 from .types import (
     Action,
+    CustomerErasure,
+    CustomerExport,
     CustomOutcome,
     CustomSession,
     CustomSessionList,
@@ -168,6 +171,14 @@ def _without_none(**fields: Any) -> dict[str, Any]:
     """A request body of the fields given: ``None`` means "not sent", so that an update
     keeps what it does not mention."""
     return {name: value for name, value in fields.items() if value is not None}
+
+
+def _segment(value: str) -> str:
+    """``value`` as one path segment: a customer id of the merchant's own may hold ``/``
+    or ``?``."""
+    if not value:
+        raise ValueError("A customer id is required.")
+    return quote(value, safe="")
 
 
 def new_idempotency_key() -> str:
@@ -455,6 +466,34 @@ class Mrrx:
         """The visit: when it was opened, what the customer did, the cancellation
         sessions it opened."""
         return cast(HubSession, self._get(f"/api/v1/hub_sessions/{hub_session_id}"))
+
+    # --- Customers' data (export and erasure) ---------------------------------------------
+    def export_customer(self, customer_id: str) -> CustomerExport:
+        """Everything MRRX holds about ``customer_id`` in the key's workspace and mode, as
+        one document (the same keys, empty, for a customer it holds nothing about). Needs
+        the ``privacy:write`` scope; recorded in the audit log.
+
+        The server ignores ``Idempotency-Key`` here (it never stores the customer's data
+        for a replay), so none is sent; exporting again changes nothing but adds an audit
+        entry, so an export whose answer was lost is retried like a read."""
+        response = self._requester.request(
+            "POST",
+            f"/api/v1/customers/{_segment(customer_id)}/export",
+            credential=self.api_key,
+            json={},
+            retry_safe=True,
+        )
+        return cast(CustomerExport, response.json())
+
+    def erase_customer(
+        self, customer_id: str, *, idempotency_key: str | None = None
+    ) -> CustomerErasure:
+        """Replace the customer's personal details with ``[erased]`` wherever MRRX holds
+        them in the key's workspace and mode; ids, statuses and figures stay. ``counts``
+        are the rows changed by this call (all zero when erased already); sends the
+        ``customer.erased`` webhook. Needs the ``privacy:write`` scope."""
+        path = f"/api/v1/customers/{_segment(customer_id)}/erase"
+        return cast(CustomerErasure, self._post(path, {}, idempotency_key))
 
     # --- Results, workspace, health -------------------------------------------------------
     def verify_result(self, token: str) -> VerifiedResult:

@@ -31,7 +31,8 @@ SessionStatus = Literal[
     "expired",
     "abandoned",
 ]
-Source = Literal["flow", "api"]
+# "flow": a subscriber's session; "api": a direct cancel; "hub": the subscription hub.
+Source = Literal["flow", "api", "hub"]
 
 
 class Pagination(TypedDict):
@@ -231,6 +232,65 @@ class Health(_HealthRequired, total=False):
     failing: list[str]
 
 
+# --- Customers' data (export and erasure) -------------------------------------------------
+class CustomerExportCounts(TypedDict):
+    sessions: int
+    custom_sessions: int
+    hub_sessions: int
+    hub_actions: int  # listed under their hub session's ``actions``
+    receipts: int
+    events: int
+    stripe_events: int
+    audit_entries: int
+
+
+class CustomerExport(TypedDict):
+    """Everything MRRX holds about one customer: always these keys, lists oldest first.
+
+    The rows are every stored field, as the server has them (``dict``: their fields may
+    grow); a customer MRRX holds nothing about gets empty lists and zero counts."""
+
+    object: Literal["customer_export"]
+    customer_id: str
+    workspace_id: str
+    livemode: bool
+    generated_at: str
+    counts: CustomerExportCounts
+    sessions: list[dict[str, Any]]
+    custom_sessions: list[dict[str, Any]]
+    hub_sessions: list[dict[str, Any]]  # each with its ``actions``
+    receipts: list[dict[str, Any]]
+    events: list[dict[str, Any]]  # webhook events, with ``payload`` and ``deliveries``
+    stripe_events: list[dict[str, Any]]  # ``payload`` as Stripe sent it
+    audit_entries: list[dict[str, Any]]
+
+
+class CustomerErasureCounts(TypedDict):
+    """Rows changed by this erasure, per kind: all zero when erased already."""
+
+    sessions: int
+    custom_sessions: int
+    hub_sessions: int
+    hub_actions: int
+    receipts: int
+    events: int
+    deliveries: int
+    delivery_attempts: int
+    stripe_events: int
+    audit_entries: int
+    idempotency_records: int
+
+
+class CustomerErasure(TypedDict):
+    object: Literal["customer_erasure"]
+    customer_id: str
+    workspace_id: str
+    livemode: bool
+    erased_at: str
+    counts: CustomerErasureCounts
+    event_id: str  # the ``customer.erased`` webhook event
+
+
 # --- The flow API --------------------------------------------------------------------------
 class FlowWorkspace(TypedDict):
     name: str
@@ -358,14 +418,23 @@ EventType = Literal[
     "subscription.downgraded",
     "subscription.trial_extended",
     "subscription.canceled",
+    # From the subscription hub (``source`` "hub", ``session_id`` the hub session's).
+    "subscription.resumed",
+    "subscription.reactivated",
+    "subscription.plan_changed",
+    # After an erasure: ``data`` is ``customer_id``, ``counts`` and ``livemode`` only.
+    "customer.erased",
 ]
 
 
 class WebhookEventData(TypedDict, total=False):
+    """Session and subscription events carry every key but ``counts``; ``customer.erased``
+    carries ``customer_id``, ``counts`` (``CustomerErasureCounts``) and ``livemode``."""
+
     session_id: str
     subscription_id: str | None
     customer_id: str | None
-    action: Action | None
+    action: Action | Literal["resume", "reactivate", "change_plan"] | None
     outcome: Outcome | None
     survey_response: SurveyResponse | None
     metadata: dict[str, str] | None
@@ -374,6 +443,7 @@ class WebhookEventData(TypedDict, total=False):
     status: SessionStatus | None
     end_reason: str | None
     error: Any
+    counts: dict[str, int]
 
 
 class WebhookEvent(TypedDict):
