@@ -7,6 +7,8 @@
 import { MrrxFlow } from "./flow.js";
 import { type RequestSpec, Transport, type TransportOptions, segment } from "./http.js";
 import type {
+  CustomerErasure,
+  CustomerExport,
   CustomSession,
   CustomSessionListParams,
   CustomSessionParams,
@@ -173,6 +175,38 @@ export class Mrrx {
 
   getHubSession(hubSessionId: string): Promise<HubSession> {
     return this.request("GET", `/api/v1/hub_sessions/${segment(hubSessionId)}`);
+  }
+
+  // --- A customer's data (export and erasure) --------------------------------------------
+
+  /**
+   * Everything MRRX holds about the customer in the key's workspace and mode, as one
+   * document (the same keys, empty, for a customer it holds nothing about). Needs the
+   * `privacy:write` scope; recorded in the audit log.
+   *
+   * MRRX ignores `Idempotency-Key` here (the customer's data is never stored for a
+   * replay), so none is sent; exporting again changes nothing but adds an audit entry,
+   * so an export whose answer was lost is asked again, like a read.
+   */
+  exportCustomer(customerId: string): Promise<CustomerExport> {
+    return this.transport.request({
+      method: "POST",
+      path: `/api/v1/customers/${segment(customerId)}/export`,
+      body: {},
+      idempotencyKey: null,
+      retryUnsure: true,
+    });
+  }
+
+  /**
+   * Replaces the customer's personal details with `[erased]` wherever MRRX holds them in
+   * the key's workspace and mode; ids, statuses and figures stay. `counts` are the rows
+   * this call changed (all zero when erased already); sends the `customer.erased` webhook.
+   * Needs the `privacy:write` scope.
+   */
+  eraseCustomer(customerId: string, options: WriteOptions = {}): Promise<CustomerErasure> {
+    const path = `/api/v1/customers/${segment(customerId)}/erase`;
+    return this.request("POST", path, { body: {}, ...options });
   }
 
   // --- Results, workspace, health --------------------------------------------------------

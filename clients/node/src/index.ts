@@ -1,7 +1,8 @@
 /**
  * `@mrrx/client`: the MRRX API for Node >= 20 (and anything with a global `fetch`).
  *
- * - `Mrrx`: sessions, direct cancel, custom and hub sessions, results, workspace, health.
+ * - `Mrrx`: sessions, direct cancel, custom and hub sessions, a customer's export and
+ *   erasure, results, workspace, health.
  * - `MrrxFlow`: the flow API with a session token (also from `@mrrx/client/flow`, which
  *   browsers can bundle).
  * - `verifyWebhook`: both signature schemes of MRRX's webhooks (uses `node:crypto`).

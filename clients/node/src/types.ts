@@ -226,6 +226,73 @@ export interface HubSession {
   }>;
 }
 
+// --- A customer's data (export and erasure) ----------------------------------------------
+
+/** One stored row of the export: every field the server keeps, as it keeps it. */
+export type CustomerExportRow = Record<string, unknown>;
+
+export interface CustomerExportCounts {
+  sessions: number;
+  custom_sessions: number;
+  hub_sessions: number;
+  /** Listed under their hub session's `actions`. */
+  hub_actions: number;
+  receipts: number;
+  events: number;
+  stripe_events: number;
+  audit_entries: number;
+}
+
+/**
+ * Everything MRRX holds about one customer in the key's workspace and mode: always these
+ * keys, lists oldest first, times in ISO 8601 UTC. A customer MRRX holds nothing about
+ * gets them empty, with zero counts.
+ */
+export interface CustomerExport {
+  object: "customer_export";
+  customer_id: string;
+  workspace_id: string;
+  livemode: boolean;
+  generated_at: string;
+  counts: CustomerExportCounts;
+  sessions: CustomerExportRow[];
+  custom_sessions: CustomerExportRow[];
+  /** Each with its `actions`. */
+  hub_sessions: CustomerExportRow[];
+  receipts: CustomerExportRow[];
+  /** Webhook events whose `data` names the customer, with `payload` and `deliveries`. */
+  events: CustomerExportRow[];
+  /** Inbound Stripe events naming the customer, `payload` as Stripe sent it. */
+  stripe_events: CustomerExportRow[];
+  audit_entries: CustomerExportRow[];
+}
+
+/** Rows changed by one erasure, per kind: all zero when the customer was erased already. */
+export interface CustomerErasureCounts {
+  sessions: number;
+  custom_sessions: number;
+  hub_sessions: number;
+  hub_actions: number;
+  receipts: number;
+  events: number;
+  deliveries: number;
+  delivery_attempts: number;
+  stripe_events: number;
+  audit_entries: number;
+  idempotency_records: number;
+}
+
+export interface CustomerErasure {
+  object: "customer_erasure";
+  customer_id: string;
+  workspace_id: string;
+  livemode: boolean;
+  erased_at: string;
+  counts: CustomerErasureCounts;
+  /** The `customer.erased` webhook event this erasure sent. */
+  event_id: string;
+}
+
 // --- Results, workspace, health ----------------------------------------------------------
 
 export interface VerifiedResult {
@@ -347,13 +414,18 @@ export type WebhookEventType =
   | "subscription.canceled"
   | "subscription.resumed"
   | "subscription.reactivated"
-  | "subscription.plan_changed";
+  | "subscription.plan_changed"
+  | "customer.erased";
 
 export interface WebhookEvent {
   id: string;
   /** One of `WebhookEventType`; a newer server may send types this version does not name. */
   type: WebhookEventType | (string & {});
   created_at: string;
+  /**
+   * Session and subscription events carry every field but `counts`; `customer.erased`
+   * carries `customer_id`, `counts` (a `CustomerErasureCounts`) and `livemode` only.
+   */
   data: {
     /** The cancellation session (`ses_...`), or the hub session (`hub_...`) for hub events. */
     session_id: string | null;
@@ -370,6 +442,8 @@ export interface WebhookEvent {
     status: SessionStatus | null;
     end_reason: string | null;
     error: unknown;
+    /** `customer.erased`: the rows changed, per kind. */
+    counts?: Record<string, number>;
     [field: string]: unknown;
   };
 }

@@ -1,7 +1,8 @@
 /**
  * The client against the real product (`make run` on the embedded default, started by
  * support/run.js): a flow walked to completion in the worker, its result and webhooks
- * verified, lists, errors, retries, custom sessions, direct cancel and hub sessions.
+ * verified, lists, errors, retries, custom sessions, direct cancel, hub sessions and a
+ * customer's export and erasure.
  */
 
 import assert from "node:assert/strict";
@@ -467,6 +468,129 @@ describe("hub sessions", () => {
     assert.equal((await mrrx.getHubSession(byEmail.id)).customer_id, subscriber.customerId);
     await assert.rejects(mrrx.createHubSession({}), ValidationError);
     await assert.rejects(mrrx.getHubSession("hub_nothere"), MrrxError);
+  });
+});
+
+describe("a customer's data", () => {
+  const exportKeys = [
+    "audit_entries",
+    "counts",
+    "custom_sessions",
+    "customer_id",
+    "events",
+    "generated_at",
+    "hub_sessions",
+    "livemode",
+    "object",
+    "receipts",
+    "sessions",
+    "stripe_events",
+    "workspace_id",
+  ];
+
+  test("a privacy:write key exports a customer's session, erases them once, and the webhook says so", async () => {
+    const privacy = new Mrrx({
+      apiKey: await apiKeyWithScopes("privacy:write", "sessions:write", "sessions:read"),
+      baseUrl,
+    });
+    const subscriber = await newSubscriber();
+    const created = await privacy.createSession({
+      customer_id: subscriber.customerId,
+      subscription_id: subscriber.subscriptionIds[0],
+      metadata: { user_id: "usr_private" },
+    });
+
+    const exported = await privacy.exportCustomer(subscriber.customerId);
+    assert.deepEqual(Object.keys(exported).sort(), exportKeys);
+    assert.equal(exported.object, "customer_export");
+    assert.equal(exported.customer_id, subscriber.customerId);
+    assert.equal(exported.workspace_id, workspaceId);
+    assert.equal(exported.livemode, false);
+    assert.deepEqual(
+      exported.sessions.map((s) => s.id),
+      [created.id],
+    );
+    assert.deepEqual(exported.sessions[0]?.metadata, { user_id: "usr_private" });
+    assert.equal(exported.counts.sessions, 1);
+
+    const erasure = await privacy.eraseCustomer(subscriber.customerId);
+    assert.equal(erasure.object, "customer_erasure");
+    assert.equal(erasure.customer_id, subscriber.customerId);
+    assert.equal(erasure.counts.sessions, 1);
+    assert.ok(Object.values(erasure.counts).reduce((a, b) => a + b, 0) > 0);
+    assert.match(erasure.event_id, /^evt_/);
+
+    const again = await privacy.eraseCustomer(subscriber.customerId);
+    assert.deepEqual(Object.keys(again.counts).sort(), Object.keys(erasure.counts).sort());
+    assert.ok(
+      Object.values(again.counts).every((n) => n === 0),
+      JSON.stringify(again.counts),
+    );
+    assert.notEqual(again.event_id, erasure.event_id);
+
+    const after = await privacy.exportCustomer(subscriber.customerId);
+    assert.deepEqual(after.sessions[0]?.metadata, { user_id: "[erased]" });
+    assert.equal(after.sessions[0]?.id, created.id);
+
+    const nobody = await privacy.exportCustomer("cus_NeverSeenHere");
+    assert.deepEqual(Object.keys(nobody).sort(), exportKeys);
+    assert.deepEqual(nobody.sessions, []);
+    assert.ok(Object.values(nobody.counts).every((n) => n === 0));
+
+    const delivery = await inbox.waitFor((e) => (e as { id?: string }).id === erasure.event_id);
+    const event = verifyWebhook(delivery.body, delivery.headers, webhookSecret);
+    assert.equal(event.type, "customer.erased");
+    assert.deepEqual(event.data, {
+      customer_id: subscriber.customerId,
+      counts: erasure.counts,
+      livemode: false,
+    });
+  });
+
+  test("the export is sent without an Idempotency-Key and asked again; a lost erasure is replayed", async () => {
+    const key = await apiKeyWithScopes("privacy:write");
+    const subscriber = await newSubscriber();
+    const created = await mrrx.createSession({
+      customer_id: subscriber.customerId,
+      subscription_id: subscriber.subscriptionIds[0],
+    });
+    const proxy = await Proxy.start(["lose", "pass", "lose", "pass"]);
+    try {
+      const privacy = new Mrrx({ apiKey: key, baseUrl: proxy.url });
+      const exported = await privacy.exportCustomer(subscriber.customerId);
+      assert.deepEqual(
+        exported.sessions.map((s) => s.id),
+        [created.id],
+      );
+      const erasure = await privacy.eraseCustomer(subscriber.customerId);
+      assert.equal(erasure.counts.sessions, 1);
+
+      const [exportFirst, exportRetry, eraseFirst, eraseRetry] = proxy.seen;
+      assert.equal(proxy.seen.length, 4);
+      assert.equal(exportFirst?.idempotencyKey, undefined);
+      assert.equal(exportRetry?.idempotencyKey, undefined);
+      assert.match(eraseFirst?.idempotencyKey ?? "", /^[0-9a-f-]{36}$/);
+      assert.equal(eraseRetry?.idempotencyKey, eraseFirst?.idempotencyKey);
+      // Erased once: the retry got the first answer, its counts and its event.
+      assert.equal(eraseRetry?.replayed, "true");
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  test("a key without privacy:write is refused both", async () => {
+    // The demo key has sessions:write and sessions:read only.
+    const subscriber = await newSubscriber();
+    for (const call of [
+      () => mrrx.exportCustomer(subscriber.customerId),
+      () => mrrx.eraseCustomer(subscriber.customerId),
+    ]) {
+      const refused = await rejection(call());
+      assert.ok(refused instanceof InsufficientPermissionsError);
+      assert.equal(refused.code, "insufficient_permissions");
+      assert.equal(refused.status, 403);
+    }
+    assert.throws(() => mrrx.exportCustomer(""), TypeError);
   });
 });
 
