@@ -97,7 +97,9 @@ INSTALLED_APPS = [
     "billing",
     "webhooks",
     "offers",
+    "experiments",
     "sessions_app",
+    "retention",
 ]
 
 MIDDLEWARE = [

@@ -26,6 +26,10 @@ class OfferAction(models.TextChoices):
     DISCOUNT = "discount"
     DOWNGRADE = "downgrade"
     EXTEND_TRIAL = "extend_trial"
+    # "Talk to us first": a message with a link or address; nothing is done on Stripe.
+    CONTACT = "contact"
+    # Off to a page of the merchant's own (on the return-URL allowlist).
+    REDIRECT = "redirect"
 
 
 class CancelTiming(models.TextChoices):
@@ -124,6 +128,39 @@ class FlowConfig(models.Model):
         return "live" if self.livemode else "test"
 
 
+class Flow(models.Model):
+    """One segment's flow: who it is for (its rule) and what they are asked and offered.
+
+    A configuration's flows are tried in priority order (lowest first) and the first whose
+    rule matches the subscription is used; the configuration's own reasons and its offers
+    without a flow are the default, used when none matches. ``rule`` is checked and
+    matched by ``offers.segments``.
+    """
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=PrefixedId("flw"), editable=False
+    )
+    config = models.ForeignKey(FlowConfig, on_delete=models.CASCADE, related_name="flows")
+    name = models.CharField(max_length=100)
+    priority = models.PositiveSmallIntegerField(default=0, help_text="Lower is tried first.")
+    rule = models.JSONField(default=dict, blank=True)
+    reasons = models.JSONField(
+        default=default_reasons, help_text="Reason codes in display order for this flow."
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["config", "priority", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["config", "name"], name="flow_name_unique_per_config"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Offer(models.Model):
     """One offer shown for one reason. Its ``params`` are checked by ``offers.params``."""
 
@@ -131,6 +168,10 @@ class Offer(models.Model):
         primary_key=True, max_length=40, default=PrefixedId("ofr"), editable=False
     )
     config = models.ForeignKey(FlowConfig, on_delete=models.CASCADE, related_name="offers")
+    # The segment flow it belongs to; none: the configuration's default flow.
+    flow = models.ForeignKey(
+        Flow, on_delete=models.CASCADE, related_name="offers", null=True, blank=True
+    )
     reason = models.CharField(max_length=32, choices=Reason.choices)
     # Not unique: reordering in admin would otherwise collide half-way.
     position = models.PositiveSmallIntegerField(default=0)

@@ -51,6 +51,9 @@ class Action(models.TextChoices):
     DISCOUNT = "discount"
     DOWNGRADE = "downgrade"
     EXTEND_TRIAL = "extend_trial"
+    # Deflections: nothing done on Stripe, the subscription left as it was.
+    CONTACT = "contact"
+    REDIRECT = "redirect"
     CANCEL = "cancel"
 
 
@@ -111,6 +114,13 @@ class Session(models.Model):
     locale = models.CharField(max_length=10, blank=True)
     # The subscription hub visit this session was opened from, if any.
     hub_session_id = models.CharField(max_length=40, blank=True)
+    # The segment flow chosen at creation ("" for the default flow) and why
+    # (``offers.segments``: each flow tried, matched or the first condition that failed).
+    flow_id = models.CharField(max_length=40, blank=True)
+    flow_match = models.JSONField(default=dict, blank=True)
+    # The experiment and arm (its key) the session was assigned to, if one was running.
+    experiment_id = models.CharField(max_length=40, blank=True)
+    experiment_arm = models.CharField(max_length=40, blank=True)
 
     survey_reason = models.CharField(max_length=32, choices=Reason.choices, blank=True)
     survey_reason_other = models.CharField(max_length=500, blank=True)

@@ -68,6 +68,10 @@ class Membership(models.Model):
     )
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    # Owners get the weekly analytics report by email unless they turn it off.
+    weekly_report = models.BooleanField(
+        default=True, help_text="Send this member the weekly retention report (owners only)."
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
