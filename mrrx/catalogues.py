@@ -148,3 +148,41 @@ def message_problems(message: Message, source: Message) -> list[str]:
                 f"placeholders {placeholders(string)} instead of {placeholders(expected)}"
             )
     return problems
+
+
+def compiled_path(language: str) -> Path:
+    return catalogue_path(language).with_suffix(".mo")
+
+
+def catalogues_stale() -> list[str]:
+    """The languages whose compiled catalogue is missing or older than its ``.po`` file."""
+    stale = []
+    for language in translated_languages():
+        source, compiled = catalogue_path(language), compiled_path(language)
+        if source.exists() and (
+            not compiled.exists() or compiled.stat().st_mtime < source.stat().st_mtime
+        ):
+            stale.append(language)
+    return stale
+
+
+def catalogues_compile(languages: list[str] | None = None) -> list[Path]:
+    """Compile each language's ``.po`` to the ``.mo`` file Django reads (written to a
+    temporary file first, then moved into place, so a running process never reads half of
+    one). Returns the files written."""
+    from babel.messages.mofile import write_mo
+
+    written = []
+    for language in translated_languages() if languages is None else languages:
+        source = catalogue_path(language)
+        if not source.exists():
+            continue
+        with source.open("rb") as handle:
+            catalogue = read_po(handle, locale=to_locale(language))
+        target = compiled_path(language)
+        partial = target.with_suffix(".mo.tmp")
+        with partial.open("wb") as handle:
+            write_mo(handle, catalogue)
+        partial.replace(target)
+        written.append(target)
+    return written
