@@ -14,13 +14,16 @@ SCOPE_SESSIONS_READ = "sessions:read"
 SCOPE_SUBSCRIPTIONS_WRITE = "subscriptions:write"
 # Hands over or erases everything MRRX holds about a customer: granted only when asked.
 SCOPE_PRIVACY_WRITE = "privacy:write"
+# The workspace's aggregate figures (GET /api/v1/analytics): no customer's details.
+SCOPE_ANALYTICS_READ = "analytics:read"
 ALL_SCOPES = (
     SCOPE_SESSIONS_WRITE,
     SCOPE_SESSIONS_READ,
     SCOPE_SUBSCRIPTIONS_WRITE,
     SCOPE_PRIVACY_WRITE,
+    SCOPE_ANALYTICS_READ,
 )
-DEFAULT_SCOPES = (SCOPE_SESSIONS_WRITE, SCOPE_SESSIONS_READ)
+DEFAULT_SCOPES = (SCOPE_SESSIONS_WRITE, SCOPE_SESSIONS_READ, SCOPE_ANALYTICS_READ)
 
 
 class Tenant(models.Model):
