@@ -302,17 +302,18 @@ def analytics_report(
     return report
 
 
-def _custom_breakdown(custom: QuerySet) -> list[dict[str, Any]]:
+def _custom_breakdown(custom: QuerySet, *group: str) -> list[dict[str, Any]]:
     """Custom sessions in the shape of ``_breakdown``'s rows: reported with an outcome is
     completed, without one abandoned; every one was opened (it happened in the merchant's
     own page); the amount is already monthly."""
     rows = (
-        custom.values("outcome_action", "survey_reason", "mrr_currency")
+        custom.values(*group, "outcome_action", "survey_reason", "mrr_currency")
         .annotate(n=Count("*"), amount=Sum("mrr_amount"))
         .order_by()
     )
     return [
         {
+            **{name: row[name] for name in group},
             "status": SessionStatus.COMPLETED if row["outcome_action"] else SessionStatus.ABANDONED,
             "outcome_action": row["outcome_action"],
             "survey_reason": row["survey_reason"],
@@ -373,10 +374,12 @@ def _custom_offers(custom: QuerySet) -> list[OfferRow]:
     return result
 
 
-def _breakdown(sessions: QuerySet[Session]) -> QuerySet:
-    """Sessions counted by every attribute a figure depends on (a few hundred groups)."""
+def _breakdown(sessions: QuerySet[Session], *group: str) -> QuerySet:
+    """Sessions counted by every attribute a figure depends on (a few hundred groups), and
+    by the ``group`` columns when the API splits the figures (``dashboard.figures``)."""
     return (
         sessions.values(
+            *group,
             "status",
             "outcome_action",
             "survey_reason",
