@@ -260,3 +260,138 @@ def offer_chart(
         )
     summary = "; ".join(f"{label}: {a} of {s} accepted" for label, s, a in rows)
     return _svg(width, height, title, summary, body)
+
+
+def stacked_bar_chart(
+    rows: Sequence[tuple[str, Sequence[tuple[str, int, str]]]], *, title: str, width: int = 560
+) -> SafeString:
+    """Horizontal bars, one per label, each cut into parts (name, value, colour) with the
+    parts' values written after the bar."""
+    label_w, bar_h, gap, top = 110, 22, 10, 8
+    height = top + max(len(rows), 1) * (bar_h + gap)
+    peak = max((sum(value for _, value, _ in parts) for _, parts in rows), default=0) or 1
+    span = width - label_w - 230
+    body = []
+    for i, (label, parts) in enumerate(rows):
+        y0 = top + i * (bar_h + gap)
+        body.append(
+            format_svg(
+                '<text x="{}" y="{}" text-anchor="end" fill="{}">{}</text>',
+                label_w - 8,
+                y0 + 15,
+                INK,
+                label,
+            )
+        )
+        x0 = float(label_w)
+        for name, value, color in parts:
+            length = span * value / peak
+            body.append(
+                format_svg(
+                    '<rect x="{:.1f}" y="{}" width="{:.1f}" height="{}" fill="{}">'
+                    "<title>{}: {} {}</title></rect>",
+                    x0,
+                    y0,
+                    length,
+                    bar_h,
+                    color,
+                    label,
+                    value,
+                    name,
+                )
+            )
+            x0 += length
+        text = ", ".join(f"{value} {name}" for name, value, _ in parts)
+        body.append(
+            format_svg('<text x="{:.1f}" y="{}" fill="{}">{}</text>', x0 + 6, y0 + 15, INK, text)
+        )
+    if not rows:
+        body.append(format_svg('<text x="8" y="20" fill="{}">No data in this range.</text>', MUTED))
+    summary = "; ".join(
+        f"{label}: " + ", ".join(f"{value} {name}" for name, value, _ in parts)
+        for label, parts in rows
+    )
+    return _svg(width, height, title, summary, body)
+
+
+def interval_chart(
+    rows: Sequence[tuple[str, float | None, float | None, float | None]],
+    *,
+    title: str,
+    unit: str = "pts",
+    width: int = 560,
+) -> SafeString:
+    """Differences with their intervals around a zero line, one row per (label, estimate,
+    low, high); a row without an interval says "not enough data"."""
+    label_w, row_h, top = 190, 30, 8
+    height = top + max(len(rows), 1) * row_h + 20
+    span = width - label_w - 20
+    reach = max((abs(v) for _, e, lo, hi in rows for v in (e, lo, hi) if v is not None),
+                default=0) or 1  # fmt: skip
+
+    def x(value: float) -> float:
+        return label_w + span / 2 + span / 2 * value / reach
+
+    body = [
+        format_svg(
+            '<line x1="{:.1f}" x2="{:.1f}" y1="{}" y2="{}" stroke="{}"/>'
+            '<text x="{:.1f}" y="{}" text-anchor="middle" fill="{}">0</text>',
+            x(0),
+            x(0),
+            top,
+            height - 18,
+            MUTED,
+            x(0),
+            height - 4,
+            MUTED,
+        )
+    ]
+    for i, (label, estimate, low, high) in enumerate(rows):
+        y0 = top + i * row_h + row_h / 2
+        body.append(
+            format_svg(
+                '<text x="{}" y="{:.1f}" text-anchor="end" fill="{}">{}</text>',
+                label_w - 8,
+                y0 + 4,
+                INK,
+                label,
+            )
+        )
+        if estimate is None or low is None or high is None:
+            body.append(
+                format_svg(
+                    '<text x="{:.1f}" y="{:.1f}" fill="{}">not enough data</text>',
+                    x(0) + 6,
+                    y0 + 4,
+                    MUTED,
+                )
+            )
+            continue
+        color = GREEN if low > 0 else RED if high < 0 else BLUE
+        body.append(
+            format_svg(
+                '<line x1="{:.1f}" x2="{:.1f}" y1="{:.1f}" y2="{:.1f}" stroke="{}" '
+                'stroke-width="3"/><circle cx="{:.1f}" cy="{:.1f}" r="5" fill="{}">'
+                "<title>{}: {:+.2f} {} (95% CI {:+.2f} to {:+.2f})</title></circle>",
+                x(low),
+                x(high),
+                y0,
+                y0,
+                color,
+                x(estimate),
+                y0,
+                color,
+                label,
+                estimate,
+                unit,
+                low,
+                high,
+            )
+        )
+    summary = "; ".join(
+        f"{label}: not enough data"
+        if estimate is None or low is None or high is None
+        else f"{label}: {estimate:+.2f} {unit} (95% CI {low:+.2f} to {high:+.2f})"
+        for label, estimate, low, high in rows
+    )
+    return _svg(width, height, title, summary, body)

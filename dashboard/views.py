@@ -22,15 +22,16 @@ from tenants.workspace import workspace, workspace_switch
 
 from . import charts, operations
 from .analytics import (
-    DEFINITIONS,
-    SOURCE_DEFINITIONS,
     SOURCES,
     Report,
     analytics_default_mode,
     analytics_report,
     percent,
 )
+from .experiment_results import EXPERIMENT_DEFINITIONS, experiment_results, experiments_for
+from .figures import Scope, all_definitions, totals
 from .forms import AnalyticsFilterForm
+from .retention_page import experiment_charts, experiment_tables, retention_chart, retention_table
 from .tables import report_tables
 
 
@@ -66,7 +67,13 @@ def analytics_view(request: HttpRequest) -> HttpResponse:
     # One source at a time, the cancel flow's by default: never added together.
     source = form.cleaned_data.get("source") or "flow"
     report = analytics_report(tenant=tenant, livemode=livemode, period=period, source=source)
-    tables = report_tables(report)
+    scope = Scope(tenant=tenant, livemode=livemode, period=period, source=source)
+    retention = totals(scope=scope, report=report)
+    experiments = [
+        experiment_results(experiment=e)
+        for e in experiments_for(tenant=tenant, livemode=livemode, period=period)
+    ]
+    tables = [*report_tables(report), retention_table(retention), *experiment_tables(experiments)]
     if request.GET.get("format") == "csv":
         return _csv(report, tables)
     query = {
@@ -84,7 +91,9 @@ def analytics_view(request: HttpRequest) -> HttpResponse:
         tables=tables,
         headline=_headline(report),
         charts=_charts(report),
-        definitions=DEFINITIONS + SOURCE_DEFINITIONS,
+        retention_chart=retention_chart(retention),
+        experiment_charts=experiment_charts(experiments),
+        definitions=all_definitions() + EXPERIMENT_DEFINITIONS,
         sources=SOURCES,
         source_label=SOURCES[source],
         other_sources=[
@@ -100,9 +109,10 @@ def analytics_view(request: HttpRequest) -> HttpResponse:
 def _headline(report: Report) -> list[dict[str, Any]]:
     c = report.counts
     cards: list[dict[str, Any]] = [
-        {"label": "Sessions started", "value": c["started"]},
+        {"label": "Sessions started", "value": c["started"], "definition": "sessions_started"},
         {
             "label": "Save rate",
+            "definition": "save_rate",
             "value": percent(report.save_rate),
             "note": f"{c['saved']} saved of {c['completed']} completed",
         },
@@ -111,6 +121,7 @@ def _headline(report: Report) -> list[dict[str, Any]]:
         cards.append(
             {
                 "label": f"MRR saved ({row.currency.upper()})",
+                "definition": "mrr_saved",
                 "value": money(row.saved, row.currency),
                 "note": f"{row.saved_sessions} session(s)",
                 "tone": "good",
@@ -119,6 +130,7 @@ def _headline(report: Report) -> list[dict[str, Any]]:
         cards.append(
             {
                 "label": f"MRR lost ({row.currency.upper()})",
+                "definition": "mrr_lost",
                 "value": money(row.lost, row.currency),
                 "note": f"{row.canceled_sessions} session(s)",
                 "tone": "bad",

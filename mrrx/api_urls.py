@@ -67,3 +67,7 @@ urlpatterns += [
     path("customers/<str:customer_id>/export", CustomerExportApi.as_view(), name="customer-export"),
     path("customers/<str:customer_id>/erase", CustomerEraseApi.as_view(), name="customer-erase"),
 ]
+
+from dashboard.apis import AnalyticsGetApi  # noqa: E402
+
+urlpatterns += [path("analytics", AnalyticsGetApi.as_view(), name="analytics")]

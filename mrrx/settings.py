@@ -495,6 +495,8 @@ LOGGING["handlers"]["console"]["filters"] = ["context", "redact"]
 LOGO_MAX_BYTES = 512 * 1024
 # The analytics page's default range, in days up to today.
 ANALYTICS_DEFAULT_DAYS = 30
+# GET /api/v1/analytics (the page's figures for API keys with analytics:read).
+RATE_LIMITS["analytics.read"] = (1000, 3600)
 # Where operators run Flower (the optional Procfile process); linked from Operations.
 FLOWER_URL = env("FLOWER_URL", default="")
 

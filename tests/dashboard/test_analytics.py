@@ -246,7 +246,9 @@ def test_the_page_shows_figures_charts_and_definitions(viewer, sessions):
 
     assert response.status_code == 200
     html = response.content.decode()
-    charts = html.split('<div class="mrrx-charts">')[1].split('<div class="mrrx-tables"')[0]
+    charts = html.split('<div class="mrrx-charts">')[1].split(
+        '<div class="mrrx-charts" id="proof"'
+    )[0]
     assert charts.count('<svg xmlns="http://www.w3.org/2000/svg"') == 4  # trend, funnel, ...
     # Drawn here, fetched from nowhere: no URL but the SVG namespace.
     assert "//" not in charts.replace("http://www.w3.org/2000/svg", "")

@@ -1,0 +1,416 @@
+"""The analytics figures split into groups, and the retention of saves at 30, 60 and 90 days.
+
+What ``GET /api/v1/analytics`` answers and the analytics page's retention section shows.
+The totals are the page's own ``Report``. Groups by reason, arm or day are the page's
+breakdown split by one more column and summed by the same code (``analytics._summarize``),
+so that a group's figures are counted exactly as the page counts its totals. Groups by
+offer count a session under every offer it was shown, as the page's offer table does.
+
+Retention comes from the ``SaveCheckpoint`` rows of the saves made in the range's
+sessions, never recomputed here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date
+from fractions import Fraction
+from typing import Any
+
+from django.db.models import Count, F, QuerySet, Sum
+from django.db.models.functions import Coalesce, TruncDate
+
+from experiments.models import Arm
+from retention.models import CHECKPOINT_DAYS, CheckpointStatus, SaveCheckpoint
+from sessions_app.models import Action, Reason, SessionStatus, Source
+from tenants.models import Tenant
+
+from .analytics import (
+    COUNTS,
+    DEFINITIONS,
+    MONTHLY_FACTOR,
+    SOURCE_DEFINITIONS,
+    MrrRow,
+    Period,
+    Report,
+    _breakdown,
+    _custom_breakdown,
+    _offer_labels,
+    _round_half_up,
+    _summarize,
+    custom_sessions_in,
+    sessions_in,
+)
+
+GROUP_BY = ("reason", "offer", "arm", "day")
+# Custom sessions carry no arm, and their offers are the merchant's labels, not MRRX offers.
+CUSTOM_GROUP_BY = ("reason", "day")
+# Outcomes that answered the subscriber without touching the subscription.
+DEFLECTIONS = (Action.CONTACT, Action.REDIRECT)
+NO_GROUP = "none"
+
+RETENTION_DEFINITIONS: list[tuple[str, str, str]] = [
+    (
+        "retained",
+        "Retained at 30, 60, 90 days",
+        "Of the saves made in the range's sessions, those whose subscription Stripe showed "
+        "alive and paying 30, 60 and 90 days after the save: active or trialing and not set "
+        "to cancel, or paused only as the accepted pause. Churned: canceled, or canceling at "
+        "period end. Pending: not due yet, or not settled yet. The rate is retained ÷ "
+        "(retained + churned); pending saves are left out of it.",
+    ),
+    (
+        "mrr_retained_90",
+        "MRR retained at 90 days",
+        "For each save retained at 90 days, the subscription's monthly amount at that "
+        "checkpoint (else at the save), summed per currency.",
+    ),
+    (
+        "mrr_retained_90_per_session",
+        "MRR retained at 90 days per session started",
+        "MRR retained at 90 days ÷ sessions started, per currency, in the currency's "
+        "smallest unit: what a cancellation session is worth, counting every session "
+        "whether saved or not.",
+    ),
+]
+GROUP_DEFINITIONS: list[tuple[str, str, str]] = [
+    ("group_reason", "By reason", "Sessions split by the survey reason given; none: no reason."),
+    (
+        "group_offer",
+        "By offer",
+        "A session counts under every offer it was shown; Saved (or Deflected) counts the "
+        "sessions that completed with that offer's action, and retention the saves made "
+        "through it.",
+    ),
+    (
+        "group_arm",
+        "By arm",
+        "Sessions split by the experiment and arm they were assigned to; none: no "
+        "experiment was running.",
+    ),
+    ("group_day", "By day", "Sessions split by the UTC day they started."),
+]
+
+
+def definition_key(term: str) -> str:
+    """The anchor of a definition on the page, and its key in the API ("Save rate" ->
+    "save_rate")."""
+    return re.sub(r"[^a-z0-9]+", "_", term.lower()).strip("_")
+
+
+# Used only while the page's own definitions have no entry for deflections.
+DEFLECTED_DEFINITION = (
+    "deflected",
+    "Deflected",
+    "Completed sessions whose outcome was a contact or redirect offer: the subscriber was "
+    "answered and the subscription left as it was.",
+)
+
+
+def all_definitions() -> list[tuple[str, str, str]]:
+    """Every definition the page prints, as (key, term, text)."""
+    page = [(definition_key(term), term, text) for term, text in DEFINITIONS + SOURCE_DEFINITIONS]
+    if not any(key == "deflected" for key, _, _ in page):
+        page.append(DEFLECTED_DEFINITION)
+    return page + RETENTION_DEFINITIONS + GROUP_DEFINITIONS
+
+
+@dataclass
+class Retention:
+    day: int
+    retained: int = 0
+    churned: int = 0
+    pending: int = 0
+    # Currency -> monthly amount of the retained saves, in the currency's smallest unit.
+    mrr_retained: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def saves(self) -> int:
+        return self.retained + self.churned + self.pending
+
+    @property
+    def rate(self) -> float | None:
+        settled = self.retained + self.churned
+        return self.retained / settled if settled else None
+
+
+def _empty_retention() -> dict[int, Retention]:
+    return {day: Retention(day=day) for day in CHECKPOINT_DAYS}
+
+
+@dataclass
+class Figures:
+    """One group's figures (or the totals): the page's counts, MRR and retention."""
+
+    key: str
+    label: str
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
+    mrr: list[MrrRow] = field(default_factory=list)
+    retention: dict[int, Retention] = field(default_factory=_empty_retention)
+
+    @property
+    def save_rate(self) -> float | None:
+        completed = self.counts.get("completed", 0)
+        return self.counts.get("saved", 0) / completed if completed else None
+
+    @property
+    def mrr_retained_90(self) -> dict[str, int]:
+        return self.retention[90].mrr_retained
+
+    @property
+    def mrr_retained_90_per_session(self) -> dict[str, float]:
+        started = self.counts.get("started", 0)
+        if not started:
+            return {}
+        return {cur: amount / started for cur, amount in sorted(self.mrr_retained_90.items())}
+
+
+@dataclass
+class Scope:
+    """Which sessions the figures count: one workspace, mode, range and source."""
+
+    tenant: Tenant
+    livemode: bool
+    period: Period
+    source: str = Source.FLOW
+
+    @property
+    def custom(self) -> bool:
+        return self.source == "custom"
+
+    def sessions(self) -> QuerySet:
+        if self.custom:
+            return custom_sessions_in(
+                tenant=self.tenant, livemode=self.livemode, period=self.period
+            )
+        return sessions_in(
+            tenant=self.tenant, livemode=self.livemode, period=self.period, source=self.source
+        )
+
+    def checkpoints(self) -> QuerySet[SaveCheckpoint]:
+        """The checkpoints of the saves made in these sessions."""
+        link, started = (
+            ("save_record__custom_session", "started_at")
+            if self.custom
+            else ("save_record__session", "created_at")
+        )
+        filters: dict[str, Any] = {
+            "save_record__tenant": self.tenant,
+            "save_record__livemode": self.livemode,
+            f"{link}__{started}__gte": self.period.start_at,
+            f"{link}__{started}__lt": self.period.end_at,
+        }
+        if not self.custom:
+            filters[f"{link}__source"] = self.source
+        return SaveCheckpoint.objects.filter(**filters)
+
+    @property
+    def link(self) -> str:
+        return "save_record__custom_session" if self.custom else "save_record__session"
+
+
+def totals(*, scope: Scope, report: Report) -> Figures:
+    """The page's totals with the retention of their saves."""
+    figures = Figures(key="all", label="All sessions")
+    figures.counts = dict(report.counts)
+    figures.mrr = list(report.mrr)
+    _add_retention({"all": figures}, _retention_rows(scope.checkpoints()), lambda row: "all")
+    return figures
+
+
+def _retention_rows(checkpoints: QuerySet, **group: Any) -> QuerySet:
+    """Checkpoints counted by day, status and currency (and ``group``), with the monthly
+    amount of each: at the checkpoint when Stripe told it, else at the save."""
+    return (
+        checkpoints.annotate(**group)
+        .values(*group, "day", "status", "save_record__currency")
+        .annotate(n=Count("*"), mrr=Sum(Coalesce("mrr_amount", "save_record__mrr_amount")))
+        .order_by()
+    )
+
+
+def _add_retention(groups: dict[str, Figures], rows: Any, key_of: Any) -> None:
+    for row in rows:
+        key = key_of(row)
+        if key is None or key not in groups or row["day"] not in CHECKPOINT_DAYS:
+            continue
+        entry = groups[key].retention[row["day"]]
+        n = row["n"]
+        if row["status"] == CheckpointStatus.RETAINED:
+            entry.retained += n
+            currency = (row["save_record__currency"] or "").lower()
+            if currency and row["mrr"] is not None:
+                entry.mrr_retained[currency] = entry.mrr_retained.get(currency, 0) + row["mrr"]
+        elif row["status"] == CheckpointStatus.CHURNED:
+            entry.churned += n
+        else:
+            entry.pending += n
+
+
+def grouped(*, scope: Scope, group_by: str) -> list[Figures]:
+    """The figures split by ``group_by`` (one of ``GROUP_BY``), largest group first (days
+    in order, every day of the range present)."""
+    if group_by == "offer":
+        return _by_offer(scope)
+    sessions = scope.sessions()
+    checkpoints = scope.checkpoints()
+    if group_by == "reason":
+        session_group = {"grp": F("survey_reason")}
+        checkpoint_group = {"grp": F(f"{scope.link}__survey_reason")}
+    elif group_by == "day":
+        started = "started_at" if scope.custom else "created_at"
+        session_group = {"grp": TruncDate(started, tzinfo=UTC)}
+        checkpoint_group = {"grp": TruncDate(f"{scope.link}__{started}", tzinfo=UTC)}
+    else:  # arm
+        session_group = {"grp": F("experiment_id"), "grp_arm": F("experiment_arm")}
+        checkpoint_group = {
+            "grp": F(f"{scope.link}__experiment_id"),
+            "grp_arm": F(f"{scope.link}__experiment_arm"),
+        }
+    annotated = sessions.annotate(**session_group)
+    columns = tuple(session_group)
+    rows = (
+        _custom_breakdown(annotated, *columns) if scope.custom else _breakdown(annotated, *columns)
+    )
+    parts: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        parts[_group_key(group_by, row)].append(row)
+    groups: dict[str, Figures] = {}
+    if group_by == "day":
+        for day in scope.period.days:
+            groups[day.isoformat()] = Figures(key=day.isoformat(), label=day.isoformat())
+    for key, part in parts.items():
+        report = summarize(part)
+        figures = groups.setdefault(key, Figures(key=key, label=key))
+        figures.counts, figures.mrr = report.counts, report.mrr
+    _add_retention(
+        groups,
+        _retention_rows(checkpoints, **checkpoint_group),
+        lambda row: _group_key(group_by, row),
+    )
+    _label(groups, group_by=group_by, tenant=scope.tenant)
+    result = list(groups.values())
+    if group_by != "day":
+        result.sort(key=lambda f: (f.key == NO_GROUP, -f.counts["started"], f.key))
+    return result
+
+
+def summarize(rows: list[dict[str, Any]]) -> Report:
+    """The page's counts and MRR for some of its breakdown's rows."""
+    report = Report(tenant=None, livemode=False, period=None)  # type: ignore[arg-type]
+    _summarize(report, rows)
+    return report
+
+
+def _group_key(group_by: str, row: dict[str, Any]) -> str:
+    value = row["grp"]
+    if group_by == "day":
+        return value.isoformat() if isinstance(value, date) else str(value)
+    if group_by == "arm":
+        return f"{value}:{row['grp_arm']}" if value else NO_GROUP
+    return value or NO_GROUP
+
+
+def _label(groups: dict[str, Figures], *, group_by: str, tenant: Tenant) -> None:
+    if group_by == "reason":
+        labels = {code: str(label) for code, label in Reason.choices}
+        for key, figures in groups.items():
+            figures.label = labels.get(key, "No reason given" if key == NO_GROUP else key)
+    elif group_by == "arm":
+        names = {
+            f"{arm.experiment_id}:{arm.key}": f"{arm.experiment.name}: {arm.name}"
+            for arm in Arm.objects.filter(experiment__tenant=tenant).select_related("experiment")
+        }
+        for key, figures in groups.items():
+            figures.label = names.get(key, "No experiment" if key == NO_GROUP else key)
+
+
+def _by_offer(scope: Scope) -> list[Figures]:
+    """Per offer shown: sessions shown it, completed, saved or deflected through it,
+    canceled; MRR saved through it; retention of the saves made through it."""
+    rows = (
+        scope.sessions()
+        .values(
+            "offers_considered",
+            "status",
+            "outcome_action",
+            "price_currency",
+            "price_interval",
+            "price_interval_count",
+        )
+        .annotate(n=Count("*"), amount=Sum("price_amount"))
+        .order_by()
+    )
+    groups: dict[str, Figures] = {}
+    monthly: dict[tuple[str, str], Fraction] = defaultdict(Fraction)
+    mrr: dict[str, dict[str, MrrRow]] = defaultdict(dict)
+    for row in rows:
+        n, outcome = row["n"], row["outcome_action"]
+        completed = row["status"] == SessionStatus.COMPLETED
+        for offer_id, action in _shown(row["offers_considered"]).items():
+            figures = groups.setdefault(offer_id, Figures(key=offer_id, label=offer_id))
+            c = figures.counts
+            c["started"] += n
+            c["completed"] += n if completed else 0
+            if not completed:
+                continue
+            if outcome == Action.CANCEL:
+                c["canceled"] += n
+            elif outcome == action:
+                kind = "deflected" if action in DEFLECTIONS else "saved"
+                c[kind] = c.get(kind, 0) + n
+                currency = (row["price_currency"] or "").lower()
+                factor = MONTHLY_FACTOR.get(row["price_interval"])
+                if action in DEFLECTIONS or not currency:
+                    continue
+                entry = mrr[offer_id].setdefault(currency, MrrRow(currency=currency))
+                entry.saved_sessions += n
+                if factor is not None and row["amount"] is not None:
+                    count = row["price_interval_count"] or 1
+                    monthly[(offer_id, currency)] += Fraction(row["amount"]) * factor / count
+    for (offer_id, currency), value in monthly.items():
+        mrr[offer_id][currency].saved = _round_half_up(value)
+    for offer_id, by_currency in mrr.items():
+        groups[offer_id].mrr = sorted(by_currency.values(), key=lambda row: row.currency)
+    checkpoints = (
+        scope.checkpoints()
+        .values(
+            "day",
+            "status",
+            "save_record__currency",
+            "save_record__outcome_action",
+            offers=F("save_record__session__offers_considered"),
+        )
+        .annotate(n=Count("*"), mrr=Sum(Coalesce("mrr_amount", "save_record__mrr_amount")))
+        .order_by()
+    )
+    _add_retention(groups, checkpoints, _accepted_offer)
+    labels = _offer_labels(list(groups), tenant=scope.tenant)
+    for offer_id, figures in groups.items():
+        figures.label = labels.get(offer_id, offer_id)
+    return sorted(groups.values(), key=lambda f: (-f.counts["started"], f.key))
+
+
+def _shown(offers: Any) -> dict[str, str]:
+    """The offers a session showed, offer id -> action, each once."""
+    if not isinstance(offers, list):
+        return {}
+    return {
+        str(o["offer_id"]): str(o.get("action", ""))
+        for o in offers
+        if isinstance(o, dict) and o.get("shown") and o.get("offer_id")
+    }
+
+
+def _accepted_offer(row: dict[str, Any]) -> str | None:
+    """The shown offer whose action the save took."""
+    for offer_id, action in _shown(row["offers"]).items():
+        if action == row["save_record__outcome_action"]:
+            return offer_id
+    return None
+
+
+def group_by_allowed(*, source: str) -> tuple[str, ...]:
+    return CUSTOM_GROUP_BY if source == "custom" else GROUP_BY
