@@ -216,7 +216,7 @@ def totals(*, scope: Scope, report: Report) -> Figures:
     figures = Figures(key="all", label="All sessions")
     figures.counts = dict(report.counts)
     figures.mrr = list(report.mrr)
-    _add_retention({"all": figures}, _retention_rows(scope.checkpoints()), lambda row: "all")
+    figures.retention = retention_of(scope.checkpoints())
     return figures
 
 
@@ -247,6 +247,13 @@ def _add_retention(groups: dict[str, Figures], rows: Any, key_of: Any) -> None:
             entry.churned += n
         else:
             entry.pending += n
+
+
+def retention_of(checkpoints: QuerySet[SaveCheckpoint]) -> dict[int, Retention]:
+    """The 30/60/90-day figures of some checkpoints."""
+    figures = Figures(key="all", label="")
+    _add_retention({"all": figures}, _retention_rows(checkpoints), lambda row: "all")
+    return figures.retention
 
 
 def grouped(*, scope: Scope, group_by: str) -> list[Figures]:

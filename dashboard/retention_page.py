@@ -69,7 +69,7 @@ def retention_chart(figures: Figures) -> SafeString:
     return charts.stacked_bar_chart(rows, title="Saves still paying at 30, 60 and 90 days")
 
 
-def _difference(comparison: Comparison) -> tuple[str, str]:
+def difference_text(comparison: Comparison) -> tuple[str, str]:
     """The difference and its interval as the table prints them."""
     money = comparison.figure == "mrr_retained_90_per_session"
     if comparison.arm_value is None or comparison.holdout_value is None:
@@ -123,7 +123,7 @@ def experiment_tables(results: list[ExperimentResult]) -> list[Table]:
                 [
                     arm.arm.name,
                     FIGURE_LABELS[c.figure] + (f" ({c.currency.upper()})" if c.currency else ""),
-                    *_difference(c),
+                    *difference_text(c),
                 ]
                 for arm in result.arms
                 for c in arm.comparisons

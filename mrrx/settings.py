@@ -465,6 +465,13 @@ CELERY_BEAT_SCHEDULE.update(
         },
     }
 )
+# The weekly report to each workspace's owners (dashboard.weekly_reports): hourly, so that
+# it goes out early on Monday (UTC) and a run missed is made up within the hour; each
+# workspace's week is sent once, whatever the number of runs.
+CELERY_BEAT_SCHEDULE["weekly-reports-send"] = {
+    "task": "dashboard.tasks.weekly_reports_send",
+    "schedule": timedelta(hours=1),
+}
 # Every periodic task this often instead, in seconds: a test (or anyone watching the log)
 # sees each one run several times within a short run. Keep below the last schedule entry.
 if _beat_every := env.float("MRRX_BEAT_EVERY_SECONDS", default=0):

@@ -80,8 +80,8 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
-    list_display = ["user", "tenant", "role", "created_at"]
-    list_filter = ["role"]
+    list_display = ["user", "tenant", "role", "weekly_report", "created_at"]
+    list_filter = ["role", "weekly_report"]
     search_fields = ["user__email", "user__username", "tenant__name"]
     autocomplete_fields = ["user", "tenant"]
 
@@ -95,7 +95,7 @@ class MembershipAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: Membership | None = None) -> list[str]:
         if request.user.is_superuser:
             return super().get_fields(request, obj)
-        return ["email", "role"] if obj is None else ["user", "tenant", "role"]
+        return ["email", "role"] if obj is None else ["user", "tenant", "role", "weekly_report"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Membership | None = None) -> list[str]:
         if request.user.is_superuser or obj is None:

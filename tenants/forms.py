@@ -125,7 +125,7 @@ class MemberAddForm(forms.ModelForm):
 class MembershipChangeForm(forms.ModelForm):
     class Meta:
         model = Membership
-        fields = ["role"]
+        fields = ["role", "weekly_report"]
 
     def clean_role(self) -> str:
         role = self.cleaned_data["role"]
