@@ -327,3 +327,36 @@ def test_rate_limited_like_other_reads(live, tenant):
     statuses = [live.get("/api/v1/analytics").status_code for _ in range(3)]
 
     assert statuses == [200, 200, 429]
+
+
+def test_the_page_shows_retention_and_experiments_as_charts_and_tables(viewer, saves, experiment):
+    html = viewer.get("/admin/analytics/", {**QUERY, "mode": "live"}).content.decode()
+
+    proof = html.split('<div class="mrrx-charts" id="proof">')[1].split('id="tables"')[0]
+    retention_chart = proof.split('id="chart-retention"')[1].split("</section>")[0]
+    assert "<svg" in retention_chart and "//" not in retention_chart.replace(
+        "http://www.w3.org/2000/svg", ""
+    )
+    # 3 saves of the range's sessions plus the 30 of the experiment's, all on Jan 11.
+    assert "<title>30 days: 32 retained</title>" in retention_chart
+    assert "<title>90 days: 1 pending</title>" in retention_chart
+    chart = proof.split(f'id="chart-experiment-{experiment.pk}"')[1].split("</section>")[0]
+    assert "20% off: save rate: +50.00 pts (95% CI +34.51 to +65.49)" in chart
+    assert "30% off: save rate: not enough data" in chart
+    assert 'href="#def-difference_vs_holdout"' in chart
+
+    parser = _Tables()
+    parser.feed(html.split('id="tables"')[1].split('id="definitions"')[0])
+    tables = {t["caption"].strip(): t["rows"] for t in parser.tables}
+    arms = tables["Experiment: 20 vs 30 off (running)"]
+    assert arms[1] == ["20% off", "variant", "40", "50.0%", "50.0%", "50.0%", "37.5%", "10.88 USD"]
+    differences = tables["Experiment: 20 vs 30 off, against the holdout"]
+    assert ["20% off", "Save rate", "+50.0 pts", "+34.5 to +65.5 pts"] in differences
+    assert ["20% off", "MRR retained at 90 days per session (USD)", "10.88 USD",
+            "6.33 to 15.42"] in differences  # fmt: skip
+    assert ["30% off", "Save rate", "+100.0 pts", "not enough data"] in differences
+    retention = {row[0]: row for row in tables["Retention of saves"][1:]}
+    assert retention["90 days"][1:6] == ["33", "26", "6", "1", "81.2%"]
+    for key in ("retained", "mrr_retained_90_per_session", "difference_vs_holdout",
+                "not_enough_data", "experiment_results"):  # fmt: skip
+        assert f'<dt id="def-{key}">' in html
