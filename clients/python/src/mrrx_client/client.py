@@ -6,7 +6,7 @@ import random
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, cast
 from urllib.parse import quote
 
@@ -22,6 +22,9 @@ from .errors import (
 )
 from .types import (
     Action,
+    Analytics,
+    AnalyticsGroupBy,
+    AnalyticsSource,
     CustomerErasure,
     CustomerExport,
     CustomOutcome,
@@ -494,6 +497,29 @@ class Mrrx:
         ``customer.erased`` webhook. Needs the ``privacy:write`` scope."""
         path = f"/api/v1/customers/{_segment(customer_id)}/erase"
         return cast(CustomerErasure, self._post(path, {}, idempotency_key))
+
+    # --- Analytics ------------------------------------------------------------------------
+    def get_analytics(
+        self,
+        *,
+        from_: date | str | None = None,
+        to: date | str | None = None,
+        group_by: AnalyticsGroupBy | None = None,
+        source: AnalyticsSource | None = None,
+    ) -> Analytics:
+        """The analytics page's figures for the key's workspace and mode over the UTC days
+        ``from_`` to ``to`` (inclusive; default the last 30 days, at most 366), optionally
+        split by ``group_by``; with the retention of saves at 30, 60 and 90 days and the
+        results of the experiments that ran, each variant against the holdout with its 95%
+        interval. Every figure's key is its definition's key in ``definitions``. Needs the
+        ``analytics:read`` scope."""
+        params = {
+            name: value.isoformat() if isinstance(value, date) else value
+            for name, value in (("from", from_), ("to", to), ("group_by", group_by),
+                                ("source", source))
+            if value is not None
+        }  # fmt: skip
+        return cast(Analytics, self._get("/api/v1/analytics", params))
 
     # --- Results, workspace, health -------------------------------------------------------
     def verify_result(self, token: str) -> VerifiedResult:

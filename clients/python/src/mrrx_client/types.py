@@ -451,3 +451,119 @@ class WebhookEvent(TypedDict):
     type: str  # one of ``EventType``, or one a newer server added
     created_at: str
     data: WebhookEventData
+
+
+# --- Analytics -----------------------------------------------------------------------------
+AnalyticsGroupBy = Literal["reason", "offer", "arm", "day"]
+AnalyticsSource = Literal["flow", "api", "custom"]
+
+
+class AnalyticsMoney(TypedDict):
+    currency: str  # lower-case ISO code
+    amount: float  # in the currency's smallest unit (whole, but per session)
+
+
+class AnalyticsRetention(TypedDict):
+    """The saves of these sessions at one checkpoint (30, 60 or 90 days)."""
+
+    day: Literal[30, 60, 90]
+    saves: int
+    retained: int
+    churned: int
+    pending: int  # not due, or not settled yet
+    rate: float | None  # retained / (retained + churned)
+
+
+class AnalyticsFigures(TypedDict):
+    """Each key is also the key of its definition in ``Analytics["definitions"]``."""
+
+    sessions_started: int
+    completed: int
+    saved: int
+    canceled: int
+    deflected: int
+    save_rate: float | None  # saved / completed
+    mrr_saved: list[AnalyticsMoney]
+    retained: list[AnalyticsRetention]
+    mrr_retained_90: list[AnalyticsMoney]
+    mrr_retained_90_per_session: list[AnalyticsMoney]
+
+
+class AnalyticsGroup(AnalyticsFigures):
+    # A reason code, an offer id, "<experiment id>:<arm key>" or YYYY-MM-DD; "none" for
+    # sessions without one.
+    key: str
+    label: str
+
+
+class AnalyticsArmRetention(TypedDict):
+    day: Literal[30, 60, 90]
+    retained: int
+    churned: int
+    rate_per_session: float | None  # retained / sessions started
+
+
+class AnalyticsComparison(TypedDict):
+    """One figure of a variant against the holdout, with its 95% interval; ``enough_data``
+    False (and no interval) below the minimum sessions per arm."""
+
+    figure: Literal[
+        "save_rate", "retained_30", "retained_60", "retained_90", "mrr_retained_90_per_session"
+    ]
+    currency: str | None  # for the MRR figure only
+    value: float | None
+    holdout_value: float | None
+    difference: float | None
+    ci95_low: float | None
+    ci95_high: float | None
+    enough_data: bool
+
+
+class AnalyticsArm(TypedDict):
+    key: str
+    name: str
+    kind: Literal["variant", "holdout"]
+    sessions_started: int
+    completed: int
+    saved: int
+    save_rate: float | None
+    retained: list[AnalyticsArmRetention]
+    mrr_retained_90: list[AnalyticsMoney]
+    mrr_retained_90_per_session: list[AnalyticsMoney]
+    difference_vs_holdout: list[AnalyticsComparison]  # empty for the holdout
+
+
+class AnalyticsExperiment(TypedDict):
+    """An experiment that ran in the range, over its whole run."""
+
+    id: str
+    name: str
+    status: Literal["running", "stopped"]
+    started_at: str | None
+    stopped_at: str | None
+    holdout_arm: str | None
+    arms: list[AnalyticsArm]
+
+
+class AnalyticsDefinition(TypedDict):
+    term: str
+    text: str
+    url: str  # the definition on the analytics page
+
+
+# "from" is a Python keyword: this one is declared the functional way.
+Analytics = TypedDict(
+    "Analytics",
+    {
+        "object": Literal["analytics"],
+        "livemode": bool,
+        "from": str,
+        "to": str,
+        "source": AnalyticsSource,
+        "group_by": AnalyticsGroupBy | None,
+        "totals": AnalyticsFigures,
+        "groups": list[AnalyticsGroup],
+        "experiments": list[AnalyticsExperiment],
+        "definitions": dict[str, AnalyticsDefinition],
+    },
+)
