@@ -7,6 +7,8 @@
 import { MrrxFlow } from "./flow.js";
 import { type RequestSpec, Transport, type TransportOptions, segment } from "./http.js";
 import type {
+  Analytics,
+  AnalyticsParams,
   CustomerErasure,
   CustomerExport,
   CustomSession,
@@ -207,6 +209,18 @@ export class Mrrx {
   eraseCustomer(customerId: string, options: WriteOptions = {}): Promise<CustomerErasure> {
     const path = `/api/v1/customers/${segment(customerId)}/erase`;
     return this.request("POST", path, { body: {}, ...options });
+  }
+
+  // --- Analytics -------------------------------------------------------------------------
+
+  /**
+   * The analytics page's figures for the key's workspace and mode, optionally split by
+   * `group_by`: the retention of saves at 30, 60 and 90 days, and the experiments that ran
+   * with each variant against the holdout and its 95% interval. Every figure's key is its
+   * definition's key in `definitions`. Needs the `analytics:read` scope.
+   */
+  getAnalytics(params: AnalyticsParams = {}): Promise<Analytics> {
+    return this.request("GET", "/api/v1/analytics", { query: { ...params } });
   }
 
   // --- Results, workspace, health --------------------------------------------------------

@@ -447,3 +447,123 @@ export interface WebhookEvent {
     [field: string]: unknown;
   };
 }
+
+// --- Analytics ------------------------------------------------------------------------------
+
+export type AnalyticsGroupBy = "reason" | "offer" | "arm" | "day";
+export type AnalyticsSource = "flow" | "api" | "custom";
+
+export interface AnalyticsParams {
+  /** First UTC day, `YYYY-MM-DD` (default: 29 days before `to`). */
+  from?: string;
+  /** Last UTC day, inclusive (default: today); at most 366 days in all. */
+  to?: string;
+  group_by?: AnalyticsGroupBy;
+  /** `flow` (default): the hosted page and flow API; `api`: direct cancels; `custom`. */
+  source?: AnalyticsSource;
+}
+
+export interface AnalyticsMoney {
+  /** Lower-case ISO code. */
+  currency: string;
+  /** In the currency's smallest unit (with decimals for a per-session figure). */
+  amount: number;
+}
+
+/** The saves of these sessions at one checkpoint. */
+export interface AnalyticsRetention {
+  day: 30 | 60 | 90;
+  saves: number;
+  retained: number;
+  churned: number;
+  /** Not due, or not settled yet. */
+  pending: number;
+  /** retained / (retained + churned). */
+  rate: number | null;
+}
+
+/** Each key is also the key of its definition in `Analytics.definitions`. */
+export interface AnalyticsFigures {
+  sessions_started: number;
+  completed: number;
+  saved: number;
+  canceled: number;
+  deflected: number;
+  /** saved / completed. */
+  save_rate: number | null;
+  mrr_saved: AnalyticsMoney[];
+  retained: AnalyticsRetention[];
+  mrr_retained_90: AnalyticsMoney[];
+  mrr_retained_90_per_session: AnalyticsMoney[];
+}
+
+export interface AnalyticsGroup extends AnalyticsFigures {
+  /** A reason code, an offer id, `<experiment id>:<arm key>` or a day; `none` for sessions without one. */
+  key: string;
+  label: string;
+}
+
+/** A variant against the holdout; `enough_data` false (and no interval) below the minimum. */
+export interface AnalyticsComparison {
+  figure:
+    "save_rate" | "retained_30" | "retained_60" | "retained_90" | "mrr_retained_90_per_session";
+  /** For the MRR figure only. */
+  currency: string | null;
+  value: number | null;
+  holdout_value: number | null;
+  difference: number | null;
+  ci95_low: number | null;
+  ci95_high: number | null;
+  enough_data: boolean;
+}
+
+export interface AnalyticsArm {
+  key: string;
+  name: string;
+  kind: "variant" | "holdout";
+  sessions_started: number;
+  completed: number;
+  saved: number;
+  save_rate: number | null;
+  retained: {
+    day: 30 | 60 | 90;
+    retained: number;
+    churned: number;
+    rate_per_session: number | null;
+  }[];
+  mrr_retained_90: AnalyticsMoney[];
+  mrr_retained_90_per_session: AnalyticsMoney[];
+  /** Empty for the holdout. */
+  difference_vs_holdout: AnalyticsComparison[];
+}
+
+/** An experiment that ran in the range, over its whole run. */
+export interface AnalyticsExperiment {
+  id: string;
+  name: string;
+  status: "running" | "stopped";
+  started_at: string | null;
+  stopped_at: string | null;
+  holdout_arm: string | null;
+  arms: AnalyticsArm[];
+}
+
+export interface AnalyticsDefinition {
+  term: string;
+  text: string;
+  /** The definition on the analytics page. */
+  url: string;
+}
+
+export interface Analytics {
+  object: "analytics";
+  livemode: boolean;
+  from: string;
+  to: string;
+  source: AnalyticsSource;
+  group_by: AnalyticsGroupBy | null;
+  totals: AnalyticsFigures;
+  groups: AnalyticsGroup[];
+  experiments: AnalyticsExperiment[];
+  definitions: Record<string, AnalyticsDefinition>;
+}
