@@ -7,6 +7,7 @@ import json
 import logging
 import random
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -20,7 +21,7 @@ from mrrx.formats import iso_timestamp
 from mrrx.metrics import record_webhook_attempt
 
 from .. import transport
-from ..models import Delivery, DeliveryAttempt, Endpoint, Event
+from ..models import Delivery, Endpoint
 from ..selectors import endpoint_signing_secrets
 from ..signing import mrrx_signature, standard_signature
 from .endpoints import endpoint_disable
@@ -63,14 +64,54 @@ def _next_wait(*, run_attempts: int, status_code: int | None, headers: Mapping[s
     return wait
 
 
+@dataclass(frozen=True)
+class _Claimed:
+    """What an attempt needs of its delivery, event and endpoint, read by the claim."""
+
+    delivery_id: str
+    attempt_count: int
+    retry_base: int
+    event_id: str
+    tenant_id: str
+    livemode: bool
+    event_type: str
+    body: str
+    endpoint_id: str
+    url: str
+    enabled: bool
+    disabled_reason: str
+    # Read by endpoint_signing_secrets.
+    secret_encrypted: str
+    previous_secret_encrypted: str
+    previous_secret_expires_at: datetime | None
+    failing_since: datetime | None
+
+
+@dataclass(frozen=True)
+class AttemptMade:
+    """One logged attempt, as ``delivery_attempt`` returns it: the fields of its
+    :class:`~webhooks.models.DeliveryAttempt` row (``pk`` its id)."""
+
+    pk: int
+    delivery_id: str
+    number: int
+    started_at: datetime
+    duration_ms: int
+    request_url: str
+    request_headers: dict[str, str]
+    status_code: int | None
+    response_headers: dict[str, str]
+    response_body: str
+    error: str
+    succeeded: bool
+
+    @property
+    def id(self) -> int:
+        return self.pk
+
+
 def _request_headers(
-    *,
-    delivery: Delivery,
-    event: Event,
-    body: bytes,
-    secrets: list[str],
-    number: int,
-    at: datetime,
+    *, claimed: _Claimed, body: bytes, secrets: list[str], number: int, at: datetime
 ) -> dict[str, str]:
     timestamp = int(at.timestamp())
     headers = {
@@ -78,26 +119,30 @@ def _request_headers(
         "User-Agent": USER_AGENT,
         "Accept-Encoding": "identity",
         "X-MRRX-Signature": mrrx_signature(body=body, secrets=secrets, timestamp=timestamp),
-        "X-MRRX-Event-Type": event.type,
-        "X-MRRX-Delivery-ID": delivery.pk,
-        "webhook-id": event.pk,
+        "X-MRRX-Event-Type": claimed.event_type,
+        "X-MRRX-Delivery-ID": claimed.delivery_id,
+        "webhook-id": claimed.event_id,
         "webhook-timestamp": str(timestamp),
         "webhook-signature": standard_signature(
-            msg_id=event.pk, body=body, secrets=secrets, timestamp=timestamp
+            msg_id=claimed.event_id, body=body, secrets=secrets, timestamp=timestamp
         ),
     }
-    retry = number - delivery.retry_base - 1
+    retry = number - claimed.retry_base - 1
     if retry > 0:
         headers["X-MRRX-Retry-Attempt"] = str(retry)
     return headers
 
 
-def delivery_attempt(*, delivery_id: str, attempt: int | None = None) -> DeliveryAttempt | None:
+def delivery_attempt(*, delivery_id: str, attempt: int | None = None) -> AttemptMade | None:
     """Make one attempt at a delivery: claim, sign, send, log, schedule the next.
 
     ``attempt`` is the number of attempts already made when the message was queued; a
     message whose attempt was made meanwhile (a duplicate) does nothing. Returns the
     logged attempt, or None when there was nothing to do.
+
+    Three statements, none of them through model instances: the claim (which reads what
+    the attempt needs in the same statement), the request, and the attempt logged with
+    its outcome (one statement on PostgreSQL).
     """
     now = timezone.now()
     if attempt is None:
@@ -110,47 +155,43 @@ def delivery_attempt(*, delivery_id: str, attempt: int | None = None) -> Deliver
             return None
     # Held for longer than a send can take, so that only a crashed attempt is taken over.
     lock = now + timedelta(seconds=settings.WEBHOOK_TIMEOUT + 60)
-    if not _attempt_claim(delivery_id=delivery_id, attempt=attempt, now=now, lock=lock):
+    claimed = _attempt_claim(delivery_id=delivery_id, attempt=attempt, now=now, lock=lock)
+    if claimed is None:
         logger.info("Delivery %s attempt %d: already made, running, finished or gone.",
                     delivery_id, attempt + 1)  # fmt: skip
         return None
-    delivery = _attempt_load(delivery_id=delivery_id, attempt=attempt)
-    if delivery is None:
-        return None
-    endpoint, event = delivery.endpoint, delivery.event
     number = attempt + 1
-    if not endpoint.enabled:
-        Delivery.objects.filter(pk=delivery.pk, attempt_count=attempt).update(
+    if not claimed.enabled:
+        Delivery.objects.filter(pk=delivery_id, attempt_count=attempt).update(
             status=Delivery.Status.FAILED, next_attempt_at=None, locked_until=None,
-            completed_at=now, last_error=f"Endpoint disabled: {endpoint.disabled_reason}",
+            completed_at=now, last_error=f"Endpoint disabled: {claimed.disabled_reason}",
         )  # fmt: skip
         return None
-    secrets = endpoint_signing_secrets(endpoint=endpoint, at=now)
-    body = event.body.encode()
+    secrets = endpoint_signing_secrets(endpoint=claimed, at=now)  # type: ignore[arg-type]
+    body = claimed.body.encode()
     result = transport.post(
-        endpoint.url,
+        claimed.url,
         body=body,
         headers=_request_headers(
-            delivery=delivery, event=event, body=body, secrets=secrets, number=number, at=now
+            claimed=claimed, body=body, secrets=secrets, number=number, at=now
         ),
         timeout=settings.WEBHOOK_TIMEOUT,
         allow_loopback=settings.WEBHOOK_ALLOW_LOOPBACK,
-        require_https=endpoint.livemode,
+        require_https=claimed.livemode,
     )
-    return _attempt_record(delivery=delivery, number=number, started_at=now, result=result)
+    return _attempt_record(claimed=claimed, number=number, started_at=now, result=result)
 
 
 def _attempt_record(
-    *, delivery: Delivery, number: int, started_at: datetime, result: transport.SendResult
-) -> DeliveryAttempt:
-    endpoint = delivery.endpoint
+    *, claimed: _Claimed, number: int, started_at: datetime, result: transport.SendResult
+) -> AttemptMade:
     now = timezone.now()
     code = result.status_code
     succeeded = code is not None and 200 <= code < 300
     wait = None
     if not succeeded and code != 410:
         wait = _next_wait(
-            run_attempts=number - delivery.retry_base,
+            run_attempts=number - claimed.retry_base,
             status_code=code,
             headers=result.headers,
             now=now,
@@ -164,12 +205,13 @@ def _attempt_record(
     error = result.error
     if not error and code is not None and not succeeded:
         error = f"HTTP {code}" + (" (redirects are not followed)" if 300 <= code < 400 else "")
-    logged = DeliveryAttempt(
-        delivery=delivery,
+    logged = AttemptMade(
+        pk=0,
+        delivery_id=claimed.delivery_id,
         number=number,
         started_at=started_at,
         duration_ms=result.duration_ms,
-        request_url=endpoint.url,
+        request_url=claimed.url,
         request_headers=result.request_headers,
         status_code=code,
         response_headers=result.headers,
@@ -177,33 +219,84 @@ def _attempt_record(
         error=error,
         succeeded=succeeded,
     )
-    _attempt_save(
+    pk = _attempt_save(
         attempt=logged,
         status=status,
         next_attempt_at=None if wait is None else now + timedelta(seconds=wait),
         completed_at=None if status == Delivery.Status.PENDING else now,
     )
     record_webhook_attempt(status_code=code, seconds=result.duration_ms / 1000)
-    _endpoint_record_outcome(endpoint=endpoint, succeeded=succeeded, status_code=code, at=now)
-    return logged
+    _endpoint_record_outcome(endpoint=claimed, succeeded=succeeded, status_code=code, at=now)
+    return replace(logged, pk=pk)
 
 
-# The three statements every attempt makes are written out in SQL (portable between
-# PostgreSQL and SQLite): through the ORM they cost 2.6 ms of worker CPU per attempt, the
-# SQL 0.7 ms, and the worker is CPU-bound (bench/webhooks.py). Each means exactly what the
-# ORM query in its docstring would.
-def _attempt_claim(*, delivery_id: str, attempt: int, now: datetime, lock: datetime) -> bool:
+# The statements every attempt makes are written out in SQL: through the ORM they cost
+# 2.6 ms of worker CPU per attempt, and the worker is CPU-bound (bench/webhooks.py). Each
+# means exactly what the ORM query in its docstring would. PostgreSQL claims and reads in
+# one statement (UPDATE ... FROM ... RETURNING); SQLite's RETURNING cannot name the joined
+# tables, so there the read follows the claim.
+_CLAIM = (
+    "UPDATE webhooks_delivery AS d SET locked_until = %s{tables}"
+    " WHERE d.id = %s AND d.status = %s AND d.attempt_count = %s"
+    " AND (d.locked_until IS NULL OR d.locked_until < %s){join}"
+)
+_CLAIMED_COLUMNS = (
+    "d.retry_base, d.event_id, e.tenant_id, e.livemode, e.type, e.body, d.endpoint_id, ep.url,"
+    " ep.enabled, ep.disabled_reason, ep.secret_encrypted, ep.previous_secret_encrypted,"
+    " ep.previous_secret_expires_at, ep.failing_since"
+)
+_CLAIM_SQL_POSTGRESQL = _CLAIM.format(
+    tables=" FROM webhooks_event e, webhooks_endpoint ep",
+    join=" AND e.id = d.event_id AND ep.id = d.endpoint_id RETURNING " + _CLAIMED_COLUMNS,
+)
+_CLAIM_SQL = _CLAIM.format(tables="", join="")
+_LOAD_SQL = (
+    f"SELECT {_CLAIMED_COLUMNS} FROM webhooks_delivery d"  # noqa: S608
+    " JOIN webhooks_event e ON e.id = d.event_id"
+    " JOIN webhooks_endpoint ep ON ep.id = d.endpoint_id"
+    " WHERE d.id = %s"
+)
+
+
+def _attempt_claim(*, delivery_id: str, attempt: int, now: datetime, lock: datetime
+                   ) -> _Claimed | None:  # fmt: skip
     """``Delivery.objects.filter(pk=delivery_id, status=PENDING, attempt_count=attempt)
-    .filter(Q(locked_until=None) | Q(locked_until__lt=now)).update(locked_until=lock) == 1``"""
+    .filter(Q(locked_until=None) | Q(locked_until__lt=now)).update(locked_until=lock)``,
+    returning what ``select_related("event", "endpoint")`` would have loaded; None when
+    there was nothing to claim (made, running, finished, or deleted with its endpoint)."""
     adapt = connection.ops.adapt_datetimefield_value
+    params = [adapt(lock), delivery_id, Delivery.Status.PENDING, attempt, adapt(now)]
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE webhooks_delivery SET locked_until = %s"
-            " WHERE id = %s AND status = %s AND attempt_count = %s"
-            " AND (locked_until IS NULL OR locked_until < %s)",
-            [adapt(lock), delivery_id, Delivery.Status.PENDING, attempt, adapt(now)],
-        )
-        return cursor.rowcount == 1
+        if connection.vendor == "postgresql":
+            cursor.execute(_CLAIM_SQL_POSTGRESQL, params)
+        else:
+            cursor.execute(_CLAIM_SQL, params)
+            if cursor.rowcount != 1:
+                return None
+            cursor.execute(_LOAD_SQL, [delivery_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    (retry_base, event_id, tenant_id, livemode, event_type, body, endpoint_id, url, enabled,
+     disabled_reason, secret, previous_secret, previous_expires, failing_since) = row  # fmt: skip
+    return _Claimed(
+        delivery_id=delivery_id,
+        attempt_count=attempt,
+        retry_base=retry_base,
+        event_id=event_id,
+        tenant_id=tenant_id,
+        livemode=bool(livemode),
+        event_type=event_type,
+        body=body,
+        endpoint_id=endpoint_id,
+        url=url,
+        enabled=bool(enabled),
+        disabled_reason=disabled_reason,
+        secret_encrypted=secret,
+        previous_secret_encrypted=previous_secret,
+        previous_secret_expires_at=_from_db_datetime(previous_expires),
+        failing_since=_from_db_datetime(failing_since),
+    )
 
 
 def _from_db_datetime(value: Any) -> datetime | None:
@@ -214,120 +307,96 @@ def _from_db_datetime(value: Any) -> datetime | None:
     return value
 
 
-def _attempt_load(*, delivery_id: str, attempt: int) -> Delivery | None:
-    """``Delivery.objects.select_related("event", "endpoint").get(pk=delivery_id)``, with
-    only the fields an attempt uses."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT d.retry_base, d.event_id, e.tenant_id, e.livemode, e.type, e.body,"
-            " d.endpoint_id, ep.url, ep.enabled, ep.disabled_reason, ep.secret_encrypted,"
-            " ep.previous_secret_encrypted, ep.previous_secret_expires_at, ep.failing_since"
-            " FROM webhooks_delivery d"
-            " JOIN webhooks_event e ON e.id = d.event_id"
-            " JOIN webhooks_endpoint ep ON ep.id = d.endpoint_id"
-            " WHERE d.id = %s",
-            [delivery_id],
-        )
-        row = cursor.fetchone()
-    if row is None:  # deleted (with its endpoint or workspace) since the claim
-        return None
-    (retry_base, event_id, tenant_id, livemode, event_type, body, endpoint_id, url, enabled,
-     disabled_reason, secret, previous_secret, previous_expires, failing_since) = row  # fmt: skip
-    event = Event(id=event_id, tenant_id=tenant_id, livemode=bool(livemode), type=event_type,
-                  body=body)  # fmt: skip
-    endpoint = Endpoint(
-        id=endpoint_id,
-        tenant_id=tenant_id,
-        livemode=bool(livemode),
-        url=url,
-        enabled=bool(enabled),
-        disabled_reason=disabled_reason,
-        secret_encrypted=secret,
-        previous_secret_encrypted=previous_secret,
-        previous_secret_expires_at=_from_db_datetime(previous_expires),
-        failing_since=_from_db_datetime(failing_since),
-    )
-    for instance in (event, endpoint):
-        instance._state.adding = False
-    delivery = Delivery(id=delivery_id, event=event, endpoint=endpoint, retry_base=retry_base,
-                        attempt_count=attempt)  # fmt: skip
-    delivery._state.adding = False
-    return delivery
+_INSERT_ATTEMPT_SQL = (
+    "INSERT INTO webhooks_deliveryattempt (delivery_id, number, started_at,"
+    " duration_ms, request_url, request_headers, status_code, response_headers,"
+    " response_body, error, succeeded)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+)
+_UPDATE_DELIVERY_SQL = (
+    "UPDATE webhooks_delivery SET attempt_count = %s, status = %s,"
+    " next_attempt_at = %s, locked_until = NULL, last_attempt_at = %s,"
+    " last_status_code = %s, last_error = %s, completed_at = %s"
+    " WHERE id = %s AND attempt_count = %s"
+)
+# PostgreSQL: both in one statement (so one round trip, and atomic without BEGIN/COMMIT).
+_SAVE_SQL_POSTGRESQL = (
+    f"WITH logged AS ({_INSERT_ATTEMPT_SQL}), moved AS ({_UPDATE_DELIVERY_SQL})"  # noqa: S608
+    " SELECT id FROM logged"
+)
 
 
 def _attempt_save(
     *,
-    attempt: DeliveryAttempt,
+    attempt: AttemptMade,
     status: str,
     next_attempt_at: datetime | None,
     completed_at: datetime | None,
-) -> None:
-    """``attempt.save()`` and, in the same transaction, ``Delivery.objects.filter(
+) -> int:
+    """``DeliveryAttempt(...).save()`` and, atomically with it, ``Delivery.objects.filter(
     pk=..., attempt_count=attempt.number - 1).update(attempt_count=attempt.number,
-    status=status, next_attempt_at=..., locked_until=None, last_...=..., completed_at=...)``"""
+    status=status, next_attempt_at=..., locked_until=None, last_...=..., completed_at=...)``;
+    returns the attempt's id."""
     adapt = connection.ops.adapt_datetimefield_value
+    insert = [
+        attempt.delivery_id,
+        attempt.number,
+        adapt(attempt.started_at),
+        attempt.duration_ms,
+        attempt.request_url,
+        json.dumps(attempt.request_headers),
+        attempt.status_code,
+        json.dumps(attempt.response_headers),
+        attempt.response_body,
+        attempt.error,
+        attempt.succeeded,
+    ]
+    update = [
+        attempt.number,
+        status,
+        adapt(next_attempt_at),
+        adapt(attempt.started_at),
+        attempt.status_code,
+        attempt.error,
+        adapt(completed_at),
+        attempt.delivery_id,
+        attempt.number - 1,
+    ]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_SAVE_SQL_POSTGRESQL, insert + update)
+            return cursor.fetchone()[0]
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO webhooks_deliveryattempt (delivery_id, number, started_at,"
-            " duration_ms, request_url, request_headers, status_code, response_headers,"
-            " response_body, error, succeeded)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-            [
-                attempt.delivery_id,
-                attempt.number,
-                adapt(attempt.started_at),
-                attempt.duration_ms,
-                attempt.request_url,
-                json.dumps(attempt.request_headers),
-                attempt.status_code,
-                json.dumps(attempt.response_headers),
-                attempt.response_body,
-                attempt.error,
-                attempt.succeeded,
-            ],
-        )
-        attempt.pk = cursor.fetchone()[0]
-        attempt._state.adding = False
-        cursor.execute(
-            "UPDATE webhooks_delivery SET attempt_count = %s, status = %s,"
-            " next_attempt_at = %s, locked_until = NULL, last_attempt_at = %s,"
-            " last_status_code = %s, last_error = %s, completed_at = %s"
-            " WHERE id = %s AND attempt_count = %s",
-            [
-                attempt.number,
-                status,
-                adapt(next_attempt_at),
-                adapt(attempt.started_at),
-                attempt.status_code,
-                attempt.error,
-                adapt(completed_at),
-                attempt.delivery_id,
-                attempt.number - 1,
-            ],
-        )
+        cursor.execute(_INSERT_ATTEMPT_SQL, insert)
+        pk = cursor.fetchone()[0]
+        cursor.execute(_UPDATE_DELIVERY_SQL, update)
+    return pk
 
 
 def _endpoint_record_outcome(
-    *, endpoint: Endpoint, succeeded: bool, status_code: int | None, at: datetime
+    *, endpoint: _Claimed, succeeded: bool, status_code: int | None, at: datetime
 ) -> None:
     """Track the endpoint's run of failures; disable it on 410 or after five days of them."""
     if succeeded:
         if endpoint.failing_since is not None:
-            Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+            Endpoint.objects.filter(pk=endpoint.endpoint_id).update(failing_since=None)
         return
     if status_code == 410:
-        endpoint_disable(
-            endpoint=endpoint,
-            reason=f"The endpoint answered 410 Gone at {iso_timestamp(at)}.",
-            notify=True,
-        )
+        _disable(endpoint, f"The endpoint answered 410 Gone at {iso_timestamp(at)}.")
     elif endpoint.failing_since is None:
-        Endpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(failing_since=at)
+        Endpoint.objects.filter(pk=endpoint.endpoint_id, failing_since__isnull=True).update(
+            failing_since=at
+        )
     elif at - endpoint.failing_since >= settings.WEBHOOK_DISABLE_AFTER:
         days = settings.WEBHOOK_DISABLE_AFTER.days
-        endpoint_disable(
-            endpoint=endpoint,
-            reason=f"Every attempt failed for {days} days "
+        _disable(
+            endpoint,
+            f"Every attempt failed for {days} days "
             f"(since {iso_timestamp(endpoint.failing_since)}).",
-            notify=True,
         )
+
+
+def _disable(endpoint: _Claimed, reason: str) -> None:
+    found = Endpoint.objects.filter(pk=endpoint.endpoint_id).first()
+    if found is not None:  # else deleted meanwhile, with its deliveries
+        endpoint_disable(endpoint=found, reason=reason, notify=True)

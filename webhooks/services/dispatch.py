@@ -4,9 +4,10 @@ queues whatever is due (retries, and messages the broker lost)."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ..jobs import delivery_attempt_enqueue
@@ -55,20 +56,30 @@ def deliveries_dispatch_due() -> int:
     batch = settings.WEBHOOK_DISPATCH_BATCH
     total = 0
     for _ in range(settings.WEBHOOK_DISPATCH_MAX_BATCHES):
-        now = timezone.now()
-        with transaction.atomic():
-            due = list(
-                Delivery.objects.select_for_update(skip_locked=True)
-                .filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
-                .order_by("next_attempt_at")
-                .values_list("pk", "attempt_count")[:batch]
-            )
-            if due:
-                Delivery.objects.filter(pk__in=[pk for pk, _ in due]).update(
-                    next_attempt_at=now + settings.WEBHOOK_REQUEUE_AFTER
-                )
+        due = _due_claim(now=timezone.now(), batch=batch)
         sent = attempts_enqueue(due) if due else 0
         total += sent
         if sent < batch:
             break
     return total
+
+
+def _due_claim(*, now: datetime, batch: int) -> list[tuple[str, int]]:
+    """Claim up to ``batch`` due deliveries, one statement: what ``select_for_update(
+    skip_locked=True).filter(status=PENDING, next_attempt_at__lte=now).order_by(
+    "next_attempt_at")[:batch]`` then ``.update(next_attempt_at=now + requeue delay)`` do in
+    a transaction. Returns their (id, attempt_count) pairs."""
+    adapt = connection.ops.adapt_datetimefield_value
+    # SQLite has one writer at a time, so it needs (and has) no row locks.
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    sql = (
+        "UPDATE webhooks_delivery SET next_attempt_at = %s WHERE id IN ("  # noqa: S608
+        " SELECT id FROM webhooks_delivery WHERE status = %s AND next_attempt_at <= %s"
+        " ORDER BY next_attempt_at LIMIT %s"
+        + (" FOR UPDATE SKIP LOCKED" if skip_locked else "")
+        + ") RETURNING id, attempt_count"
+    )
+    params = [adapt(now + settings.WEBHOOK_REQUEUE_AFTER), Delivery.Status.PENDING, adapt(now)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, batch])
+        return [(pk, count) for pk, count in cursor.fetchall()]
