@@ -33,7 +33,11 @@ class OfferForm(forms.ModelForm):
             '"duration_months": 3} or {"coupon_id": "SAVE25", "label": "..."} · downgrade '
             '{"targets": {"price_pro": {"price_id": "price_basic", "amount": 1900, '
             '"currency": "usd", "interval": "month", "product_name": "Basic", '
-            '"from_amount": 2900}}} · extend_trial {"days": 14}',
+            '"from_amount": 2900}}} · extend_trial {"days": 14} · contact {"message": "Tell '
+            'us what is missing first", "link": "help@example.com" (or an https:// link), '
+            '"scheduling_url": "https://cal.example.com/you" (optional), "label": "Talk to us '
+            'first" (optional)} · redirect {"url": "https://example.com/help/downgrade" (https, '
+            'on the return URL allowlist), "label": "...", "message": "..." (both optional)}',
         }
 
     def clean(self) -> dict:
@@ -43,7 +47,11 @@ class OfferForm(forms.ModelForm):
             params = cleaned.get("params")
             try:
                 cleaned["params"] = offer_params_clean(
-                    action=action, params={} if params is None else params
+                    action=action,
+                    params={} if params is None else params,
+                    # Set by the inline before it cleans: a redirect's URL is checked
+                    # against this configuration's workspace allowlist.
+                    config=self.instance.config if self.instance.config_id else None,
                 )
             except ValidationError as exc:
                 self.add_error("params", exc)

@@ -6,8 +6,11 @@ offer considered, so the session can record why an offer was not shown.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from tenants.selectors import return_url_allowed
 
 from .models import FlowConfig, Offer, OfferAction, Reason
 
@@ -18,6 +21,8 @@ DISCOUNT_ACTIVE = "discount_active"
 DISCOUNT_RECENTLY_ACCEPTED = "discount_recently_accepted"
 CURRENCY_MISMATCH = "currency_mismatch"  # an amount-off discount in another currency
 NO_CHEAPER_TARGET = "no_cheaper_target"
+# A redirect whose URL has left the workspace's return URL allowlist since it was set.
+URL_NOT_ALLOWED = "url_not_allowed"
 DISABLED = "disabled"
 
 DEFAULT_TRIAL_EXTENSION_ID = "extend_trial:default"
@@ -70,12 +75,26 @@ def _json_copy(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class ArmOffer:
+    """An experiment arm's offer for a reason, shown in place of the configured ones.
+
+    ``key`` is unique and stable ("<arm id>:<reason>:<n>"); the decision's id is
+    "<action>:<key>", as a configured offer's is "<action>:<offer pk>".
+    """
+
+    key: str
+    action: str
+    params: dict = field(hash=False)
+
+
 def offers_evaluate(
     *,
     config: FlowConfig,
     reason: str,
     subscription: dict[str, Any],
     recent_discount_accepted: bool,
+    arm_offers: Sequence[ArmOffer] | None = None,
 ) -> list[OfferDecision]:
     """Every offer considered for ``reason``, in order, each shown or not and why.
 
@@ -86,10 +105,20 @@ def offers_evaluate(
     With ``trial_extension_first``, a trial extension leads the list: the reason's own
     first enabled ``extend_trial`` offer if it has one, else one of
     ``trial_extension_days``. Raises ``ValueError`` for a reason code that does not exist.
+
+    ``arm_offers``, from the session's experiment arm, replace the reason's configured
+    offers (checked for eligibility just the same); None keeps the configured ones.
     """
     if reason not in Reason.values:
         raise ValueError(f"Unknown reason {reason!r}")
-    offers = list(config.offers.filter(reason=reason).order_by("position", "id"))
+    if arm_offers is not None:
+        offers = [
+            Offer(id=o.key, config=config, reason=reason, position=n, action=o.action,
+                  params=dict(o.params), enabled=True)
+            for n, o in enumerate(arm_offers)
+        ]  # fmt: skip
+    else:
+        offers = list(config.offers.filter(reason=reason).order_by("position", "id"))
     decisions: list[OfferDecision] = []
     if config.trial_extension_first:
         own = next((o for o in offers if o.action == OfferAction.EXTEND_TRIAL and o.enabled), None)
@@ -128,6 +157,17 @@ def _decide(offer: Offer, subscription: dict[str, Any], recent_discount: bool) -
         currency = params.get("currency")
         if "amount_off" in params and currency != subscription.get("currency"):
             return _hidden(offer_id, offer.action, params, CURRENCY_MISMATCH)
+        return _shown(offer_id, offer.action, params)
+    if offer.action == OfferAction.CONTACT:
+        # Talking to the merchant suits every subscriber: nothing on Stripe to check.
+        return _shown(offer_id, offer.action, params)
+    if offer.action == OfferAction.REDIRECT:
+        config = offer.config
+        allowed, _why = return_url_allowed(
+            tenant=config.tenant, url=str(params.get("url") or ""), livemode=config.livemode
+        )
+        if not allowed:
+            return _hidden(offer_id, offer.action, params, URL_NOT_ALLOWED)
         return _shown(offer_id, offer.action, params)
     raise ValueError(f"Unknown offer action {offer.action!r}")
 

@@ -10,10 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator, validate_email
 
-from .models import TRIAL_EXTENSION_DAYS_MAX, OfferAction, Reason
+from tenants.selectors import return_url_allowed
+
+from .models import TRIAL_EXTENSION_DAYS_MAX, FlowConfig, OfferAction, Reason
 
 PAUSE_MONTHS_MIN, PAUSE_MONTHS_MAX = 1, 12
 PAUSE_OPTIONS_MAX = 3
@@ -23,6 +27,8 @@ TRIAL_DAYS_MIN, TRIAL_DAYS_MAX = 1, TRIAL_EXTENSION_DAYS_MAX
 INTERVALS = ("day", "week", "month", "year")
 LABEL_MAX = 100
 ID_MAX = 255
+MESSAGE_MAX = 500
+URL_MAX = 2000
 
 _CURRENCY = re.compile(r"^[a-z]{3}$")
 
@@ -281,22 +287,151 @@ def _extend_trial(params: dict, errors: list[str]) -> dict:
     return {"days": params["days"]}
 
 
+def _text(errors: list[str], params: dict, key: str, limit: int, *, required: bool) -> str:
+    value = params.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > limit:
+        errors.append(f"{key} must be a non-empty text of at most {limit} characters.")
+        return ""
+    return value.strip()
+
+
+def _https_url(errors: list[str], value: Any, what: str) -> str:
+    """An absolute https URL without credentials, or "" with the problem in ``errors``."""
+    if not isinstance(value, str) or not value.strip():
+        errors.append(f"{what} must be an https:// URL (got {value!r}).")
+        return ""
+    url = value.strip()
+    try:
+        URLValidator(schemes=["https"])(url)
+        parts = urlsplit(url)
+    except (ValidationError, ValueError):
+        errors.append(f"{what} must be an https:// URL (got {url!r}).")
+        return ""
+    if parts.username is not None or parts.password is not None:
+        errors.append(f"{what} must not contain a user name or password.")
+        return ""
+    if len(url) > URL_MAX:
+        errors.append(f"{what} must be at most {URL_MAX} characters long.")
+        return ""
+    return url
+
+
+def _contact_link(errors: list[str], value: Any) -> str:
+    """An https link, a ``mailto:`` link or a bare email address (made a ``mailto:``)."""
+    text = value.strip() if isinstance(value, str) else ""
+    if text.lower().startswith("mailto:"):
+        address, query = text[len("mailto:") :], ""
+        if "?" in address:  # subject= and body= are the mail program's business
+            address, query = address.split("?", 1)
+            query = "?" + query
+    elif "@" in text and ":" not in text and "/" not in text:
+        address, query = text, ""
+    else:
+        return _https_url(errors, value, "link (an https:// URL or an email address)")
+    try:
+        validate_email(address)
+    except ValidationError:
+        errors.append(f"link must be an https:// URL or an email address (got {value!r}).")
+        return ""
+    return f"mailto:{address}{query}"
+
+
+def _contact(params: dict, errors: list[str]) -> dict:
+    _check_keys(
+        errors,
+        params,
+        ("message", "link", "email", "scheduling_url", "label"),
+        "a contact offer",
+        required=("message",),
+    )
+    links = [key for key in ("link", "email") if key in params]
+    if len(links) != 1:
+        errors.append(
+            "A contact offer needs exactly one of link (an https:// URL or a mailto: link) "
+            "or email (an address, shown as a mailto: link)."
+        )
+    cleaned: dict[str, Any] = {
+        "message": _text(errors, params, "message", MESSAGE_MAX, required=True)
+    }
+    if len(links) == 1:
+        cleaned["link"] = _contact_link(errors, params[links[0]])
+    if "scheduling_url" in params:
+        cleaned["scheduling_url"] = _https_url(errors, params["scheduling_url"], "scheduling_url")
+    if "label" in params:
+        cleaned["label"] = _text(errors, params, "label", LABEL_MAX, required=True)
+    return cleaned
+
+
+def _redirect(params: dict, errors: list[str], config: FlowConfig | None) -> dict:
+    _check_keys(errors, params, ("url", "label", "message"), "a redirect offer", required=("url",))
+    cleaned: dict[str, Any] = {}
+    if "url" in params:
+        url = params["url"]
+        if config is None:
+            errors.append("A redirect offer is checked against its workspace's allowlist.")
+        else:
+            cleaned["url"] = _allowed_url(errors, url, config)
+    for key, limit in (("label", LABEL_MAX), ("message", MESSAGE_MAX)):
+        if key in params:
+            cleaned[key] = _text(errors, params, key, limit, required=True)
+    return cleaned
+
+
+def _allowed_url(errors: list[str], url: str, config: FlowConfig) -> str:
+    """An https ``url`` on the allowlist of ``config``'s workspace, checked as return
+    URLs are (same origin, and the entry's path or below)."""
+    before = len(errors)
+    url = _https_url(errors, url, "url")
+    if len(errors) != before:
+        return ""
+    allowed, why = return_url_allowed(tenant=config.tenant, url=url, livemode=config.livemode)
+    if not allowed:
+        errors.append(
+            f"url {why}: a redirect offer sends subscribers only to the workspace's own "
+            "pages (add its address to the workspace's return URL allowlist)."
+        )
+        return ""
+    if urlsplit(url).fragment:
+        errors.append("url must not have a #fragment: the session id is added to its query.")
+        return ""
+    return url
+
+
+def redirect_url_with_session(url: str, session_id: str) -> str:
+    """The redirect offer's URL with ``session_id=<id>`` added to its query."""
+    separator = "&" if urlsplit(url).query else "?"
+    return f"{url}{separator}{urlencode({'session_id': session_id})}"
+
+
 _CLEANERS: dict[str, Callable[[dict, list[str]], dict]] = {
     OfferAction.PAUSE: _pause,
     OfferAction.DISCOUNT: _discount,
     OfferAction.DOWNGRADE: _downgrade,
     OfferAction.EXTEND_TRIAL: _extend_trial,
+    OfferAction.CONTACT: _contact,
 }
 
 
-def offer_params_clean(*, action: str, params: Any) -> dict:
-    """Check ``params`` for an offer of ``action``; return them normalised."""
+def offer_params_clean(*, action: str, params: Any, config: FlowConfig | None = None) -> dict:
+    """Check ``params`` for an offer of ``action``; return them normalised.
+
+    A redirect offer's URL is checked against the allowlist of ``config``'s workspace (in
+    its mode), so it needs the configuration the offer belongs to.
+    """
+    if action == OfferAction.REDIRECT:
+        return _cleaned(lambda p, errors: _redirect(p, errors, config), params)
     cleaner = _CLEANERS.get(action)
     if cleaner is None:
         raise ValidationError(
             f"Unknown offer action {action!r}; choose one of {', '.join(OfferAction.values)}.",
             code="invalid_action",
         )
+    return _cleaned(cleaner, params)
+
+
+def _cleaned(cleaner: Callable[[dict, list[str]], dict], params: Any) -> dict:
     if not isinstance(params, dict):
         raise ValidationError("Offer parameters must be a JSON object.", code="invalid_params")
     errors: list[str] = []

@@ -110,7 +110,7 @@ def flow_config_update(*, config: FlowConfig, **changes: Any) -> FlowConfig:
     return config
 
 
-def _offer_clean(fields: dict[str, Any]) -> dict[str, Any]:
+def _offer_clean(fields: dict[str, Any], *, config: FlowConfig) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
     if fields["reason"] not in Reason.values:
         errors["reason"] = [
@@ -122,7 +122,9 @@ def _offer_clean(fields: dict[str, Any]) -> dict[str, Any]:
         ]
     else:
         try:
-            fields["params"] = offer_params_clean(action=fields["action"], params=fields["params"])
+            fields["params"] = offer_params_clean(
+                action=fields["action"], params=fields["params"], config=config
+            )
         except ValidationError as exc:
             errors["params"] = exc.messages
     position = fields["position"]
@@ -159,7 +161,8 @@ def offer_create(
                 "params": params,
                 "position": position,
                 "enabled": bool(enabled),
-            }
+            },
+            config=config,
         )
         offer = Offer.objects.create(config=config, **fields)
         _touch(config)
@@ -180,7 +183,8 @@ def offer_update(*, offer: Offer, **changes: Any) -> Offer:
         raise TypeError(f"Not editable: {', '.join(sorted(unknown))}")
     current = {name: getattr(offer, name) for name in OFFER_EDITABLE}
     fields = _offer_clean(
-        {**current, **changes, "enabled": bool(changes.get("enabled", offer.enabled))}
+        {**current, **changes, "enabled": bool(changes.get("enabled", offer.enabled))},
+        config=offer.config,
     )
     with transaction.atomic():
         for name, value in fields.items():
