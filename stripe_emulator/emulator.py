@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
-from . import catalog, invoices, platform, subscriptions
+from . import catalog, charges, invoices, platform, subscriptions
 from .core import Call
 from .errors import OAuthError, StripeError, fault_error, invalid, unrecognized_url
 from .params import decode_form, decode_pairs, encode_params
@@ -881,6 +881,13 @@ class Emulator:
             return self.advance(seconds)
         if path == "/_emulator/faults":
             return self._control_faults(method, data)
+        if (method, path) == ("POST", "/_emulator/payment_failures"):
+            livemode = str(data.get("livemode", "")).lower() in ("1", "true")
+            with self.lock:
+                ns = self.namespace(data.get("account") or None, livemode)
+                result = charges.payments_fail(ns, data["customer"], int(data.get("count", 1)))
+                self.save()
+            return result
         if path == "/_emulator/webhooks" or path.startswith("/_emulator/webhooks/"):
             return self._control_webhooks(method, path, data)
         if (method, path) == ("POST", "/_emulator/oauth/codes"):

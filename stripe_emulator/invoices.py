@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from .charges import discounts_at
 from .core import Call
 from .errors import StripeError, invalid, param_missing
 from .params import EXPAND, Arr, Bool, Int, Obj, Str, Timestamp, validate
@@ -142,26 +143,6 @@ def _renewal(call: Call, sub: dict[str, Any]) -> tuple[int, list[dict[str, Any]]
     return at, lines
 
 
-def _discounts(call: Call, sub: dict[str, Any], subtotal: int, at: int) -> list[tuple[int, str]]:
-    """(amount, discount id) of every discount in force at `at`, applied in order."""
-    applied = []
-    remaining = max(subtotal, 0)
-    for disc_id in sub.get("discounts", []):
-        disc = call.ns.tables["discounts"][disc_id]
-        if disc.get("end") is not None and disc["end"] <= at:
-            continue
-        coupon = call.ns.tables["coupons"].get(disc["coupon"]) or {}
-        if coupon.get("percent_off") is not None:
-            amount = round(remaining * coupon["percent_off"] / 100)
-        elif coupon.get("amount_off") is not None and coupon.get("currency") == sub["currency"]:
-            amount = min(coupon["amount_off"], remaining)
-        else:
-            continue
-        remaining -= amount
-        applied.append((amount, disc_id))
-    return applied
-
-
 def create_preview(call: Call) -> dict[str, Any]:
     p = validate(call.params, PREVIEW)
     if "subscription" not in p:
@@ -199,7 +180,7 @@ def create_preview(call: Call) -> dict[str, Any]:
         period_start = min(item["current_period_start"] for item in after["items"])
         period_end = created
     subtotal = sum(line["amount"] for line in lines)
-    discounts = _discounts(call, after, subtotal, created)
+    discounts = discounts_at(call, after, subtotal, created)
     total = subtotal - sum(amount for amount, _ in discounts)
     customer = call.ns.tables["customers"].get(sub["customer"]) or {}
     invoice = {

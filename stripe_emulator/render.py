@@ -29,7 +29,10 @@ def customer(ns: Namespace, rec: Record) -> dict[str, Any]:
         "default_source": None,
         "delinquent": False,
         "description": rec.get("description"),
-        "discount": None,
+        # A customer-level discount (set in the Dashboard; the control API stands in).
+        "discount": discount(ns, ns.tables["discounts"][rec["discount"]])
+        if rec.get("discount") in ns.tables["discounts"]
+        else None,
         "email": rec.get("email"),
         "invoice_prefix": rec["invoice_prefix"],
         "invoice_settings": {
@@ -265,6 +268,8 @@ def subscription(ns: Namespace, rec: Record) -> dict[str, Any]:
         "schedule": None,
         "start_date": rec["start_date"],
         "status": rec["status"],
+        # Set while paused by the pause endpoint: when and why (`pause_requested`).
+        "status_details": rec.get("_status_details"),
         "test_clock": None,
         "transfer_data": None,
         "trial_end": rec.get("trial_end"),
@@ -308,9 +313,11 @@ def invoice_line(ns: Namespace, invoice_id: str, line: Record) -> dict[str, Any]
 
 
 def invoice(ns: Namespace, rec: Record) -> dict[str, Any]:
-    """A preview invoice (`invoices.create_preview`): a draft that is never stored."""
+    """An invoice: a preview (`invoices.create_preview`), a draft never stored, or one the
+    clock made (`charges`), with its status and payment."""
     lines = [invoice_line(ns, rec["id"], line) for line in rec["lines"]]
     total = rec["total"]
+    paid = rec.get("amount_paid", 0)
     return {
         "id": rec["id"],
         "object": "invoice",
@@ -319,12 +326,12 @@ def invoice(ns: Namespace, rec: Record) -> dict[str, Any]:
         "account_tax_ids": None,
         "amount_due": max(total, 0),
         "amount_overpaid": 0,
-        "amount_paid": 0,
-        "amount_remaining": max(total, 0),
+        "amount_paid": paid,
+        "amount_remaining": max(total - paid, 0),
         "amount_shipping": 0,
         "application": None,
-        "attempt_count": 0,
-        "attempted": False,
+        "attempt_count": rec.get("attempt_count", 0),
+        "attempted": bool(rec.get("attempt_count")),
         "auto_advance": False,
         "automatic_tax": {
             "disabled_reason": None,
@@ -334,7 +341,7 @@ def invoice(ns: Namespace, rec: Record) -> dict[str, Any]:
             "status": None,
         },
         "automatically_finalizes_at": None,
-        "billing_reason": "upcoming",
+        "billing_reason": rec.get("billing_reason", "upcoming"),
         "collection_method": "charge_automatically",
         "created": rec["created"],
         "currency": rec["currency"],
@@ -371,7 +378,7 @@ def invoice(ns: Namespace, rec: Record) -> dict[str, Any]:
         },
         "livemode": ns.livemode,
         "metadata": {},
-        "next_payment_attempt": rec["created"],
+        "next_payment_attempt": None if rec.get("status") == "paid" else rec["created"],
         "number": None,
         "on_behalf_of": None,
         "parent": {
@@ -397,11 +404,11 @@ def invoice(ns: Namespace, rec: Record) -> dict[str, Any]:
         "shipping_details": None,
         "starting_balance": 0,
         "statement_descriptor": None,
-        "status": "draft",
+        "status": rec.get("status", "draft"),
         "status_transitions": {
-            "finalized_at": None,
+            "finalized_at": rec["created"] if rec.get("status") else None,
             "marked_uncollectible_at": None,
-            "paid_at": None,
+            "paid_at": rec.get("paid_at"),
             "voided_at": None,
         },
         "subtotal": rec["subtotal"],

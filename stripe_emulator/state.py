@@ -15,6 +15,7 @@ TABLES = (
     "coupons",
     "subscriptions",
     "discounts",
+    "invoices",
     "events",
     "webhook_endpoints",
 )

@@ -11,6 +11,7 @@ import heapq
 from typing import Any
 
 from . import search
+from .charges import invoice_period
 from .core import (
     Call,
     clean_metadata,
@@ -327,6 +328,8 @@ def create_subscription(call: Call) -> dict[str, Any]:
     for item in rec["items"]:
         call.ns.item_index[item["id"]] = sub_id
     call.emit("customer.subscription.created", call.render("subscriptions", rec))
+    if rec["status"] == "active":
+        invoice_period(call, rec, "subscription_create")
     return call.render("subscriptions", rec, p.get("expand", ()))
 
 
@@ -621,7 +624,7 @@ def _next_transition(ns: Namespace, rec: dict[str, Any], until: int) -> tuple[in
             if notice > rec.get("trial_start", 0):
                 candidates.append((notice, 3, "trial_will_end"))
         candidates.append((rec["trial_end"], 1, "trial_end"))
-    elif rec["status"] == "active":
+    elif rec["status"] in ("active", "past_due"):
         candidates.append((_period_end(rec), 2, "renew"))
     pause = rec.get("pause_collection")
     if pause and pause.get("resumes_at") is not None:
@@ -697,3 +700,5 @@ def _transition(call: Call, rec: dict[str, Any], at: int, kind: str) -> None:
         ]
     after = call.render("subscriptions", rec)
     call.emit("customer.subscription.updated", after, diff(before, after))
+    if kind in ("trial_end", "renew"):
+        invoice_period(call, rec, "subscription_cycle")

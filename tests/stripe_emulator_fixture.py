@@ -137,6 +137,15 @@ class StripeEmulatorProcess:
             body["method"] = method
         return self._post("/_emulator/faults", body)
 
+    def fail_payments(
+        self, customer: str, count: int = 1, account: str | None = None, livemode: bool = False
+    ) -> dict[str, Any]:
+        """The customer's next `count` invoices fail to be paid (invoice.payment_failed)."""
+        body: dict[str, Any] = {"customer": customer, "count": count, "livemode": livemode}
+        if account:
+            body["account"] = account
+        return self._post("/_emulator/payment_failures", body)
+
     def clear_faults(self) -> None:
         self.http.delete("/_emulator/faults").raise_for_status()
 
