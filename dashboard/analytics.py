@@ -28,6 +28,7 @@ from django.db.models.functions import TruncDate
 
 from hub.models import HubAction, HubActionKind, HubActionStatus, HubSession
 from offers.models import Offer
+from sessions_app.deflections import DEFLECTIONS
 from sessions_app.models import Action, CustomSession, Reason, Session, SessionStatus, Source
 from sessions_app.presentation import ZERO_DECIMAL
 from tenants.models import Tenant
@@ -61,11 +62,21 @@ DEFINITIONS: list[tuple[str, str]] = [
     ("Sessions started", "Cancellation sessions created in the range (UTC days, inclusive)."),
     ("Opened", "Started sessions whose hosted page the subscriber opened."),
     ("Gave a reason", "Started sessions in which the subscriber chose a survey reason."),
-    ("Completed", "Started sessions whose chosen action was carried out on Stripe."),
+    (
+        "Completed",
+        "Started sessions whose chosen action was carried out on Stripe, or which ended "
+        "with a contact or redirect offer taken.",
+    ),
     (
         "Saved",
-        "Completed sessions whose action was not a cancellation (pause, discount, "
-        "downgrade or trial extension).",
+        "Completed sessions whose action changed the subscription to keep it (pause, "
+        "discount, downgrade or trial extension).",
+    ),
+    (
+        "Deflected",
+        "Completed sessions whose outcome was a contact or redirect offer: the subscriber "
+        "was answered and the subscription left as it was. Not counted as saved (nor in "
+        "MRR saved); the 30-day check against Stripe tells whether it stayed.",
     ),
     ("Canceled", "Completed sessions whose action was a cancellation."),
     ("Save rate", "Saved ÷ Completed."),
@@ -106,7 +117,7 @@ SOURCE_DEFINITIONS: list[tuple[str, str]] = [
     ("Direct cancel API", "Subscriptions canceled by your backend through the API."),
 ]
 
-COUNTS = ("started", "opened", "reason_given", "completed", "saved", "canceled",
+COUNTS = ("started", "opened", "reason_given", "completed", "saved", "deflected", "canceled",
           "abandoned", "expired", "failed")  # fmt: skip
 
 
@@ -197,6 +208,10 @@ class Report:
 
 def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
+
+
+# Completed, yet not saves: a cancellation, and the deflections (answered, nothing kept).
+_NOT_SAVES = (Action.CANCEL, *DEFLECTIONS)
 
 
 def _round_half_up(value: Fraction) -> int:
@@ -336,7 +351,7 @@ def _custom_trend(custom: QuerySet, period: Period) -> list[DayRow]:
         .annotate(
             started=Count("*"),
             completed=Count("id", filter=~Q(outcome_action="")),
-            saved=Count("id", filter=~Q(outcome_action="") & ~Q(outcome_action=Action.CANCEL)),
+            saved=Count("id", filter=~Q(outcome_action="") & ~Q(outcome_action__in=_NOT_SAVES)),
             canceled=Count("id", filter=Q(outcome_action=Action.CANCEL)),
         )
         .order_by()
@@ -401,12 +416,14 @@ def _summarize(report: Report, rows: QuerySet) -> None:
         n, status, reason = row["n"], row["status"], row["survey_reason"]
         completed = status == SessionStatus.COMPLETED
         canceled = completed and row["outcome_action"] == Action.CANCEL
-        saved = completed and not canceled
+        deflected = completed and row["outcome_action"] in DEFLECTIONS
+        saved = completed and not canceled and not deflected
         counts["started"] += n
         counts["opened"] += row["opened"]
         counts["reason_given"] += n if reason else 0
         counts["completed"] += n if completed else 0
         counts["saved"] += n if saved else 0
+        counts["deflected"] += n if deflected else 0
         counts["canceled"] += n if canceled else 0
         if status in ("abandoned", "expired", "failed"):
             counts[status] += n
@@ -415,7 +432,8 @@ def _summarize(report: Report, rows: QuerySet) -> None:
             reasons[reason].completed += n if completed else 0
             reasons[reason].saved += n if saved else 0
             reasons[reason].canceled += n if canceled else 0
-        if completed and row["price_currency"]:
+        # A deflection kept nothing yet and lost nothing yet: in neither MRR figure.
+        if completed and not deflected and row["price_currency"]:
             currency = row["price_currency"].lower()
             entry = mrr.setdefault(currency, MrrRow(currency=currency))
             if saved:
@@ -446,7 +464,7 @@ def _trend(sessions: QuerySet[Session], period: Period) -> list[DayRow]:
             started=Count("*"),
             # A column of the index, not the primary key: the scan stays on the index.
             completed=Count("created_at", filter=completed),
-            saved=Count("created_at", filter=completed & ~Q(outcome_action=Action.CANCEL)),
+            saved=Count("created_at", filter=completed & ~Q(outcome_action__in=_NOT_SAVES)),
             canceled=Count("created_at", filter=canceled),
         )
         .order_by()

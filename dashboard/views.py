@@ -116,6 +116,12 @@ def _headline(report: Report) -> list[dict[str, Any]]:
             "value": percent(report.save_rate),
             "note": f"{c['saved']} saved of {c['completed']} completed",
         },
+        {
+            "label": "Deflected",
+            "definition": "deflected",
+            "value": c["deflected"],
+            "note": "contact or redirect taken; not counted as saved",
+        },
     ]
     for row in report.mrr:
         cards.append(

@@ -141,6 +141,7 @@ def test_live_figures_match_the_hand_worked_answers(tenant, sessions):
         "reason_given": 7,
         "completed": 5,
         "saved": 3,  # pause, discount, downgrade
+        "deflected": 0,
         "canceled": 2,
         "abandoned": 1,
         "expired": 1,

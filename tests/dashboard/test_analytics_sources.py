@@ -109,6 +109,7 @@ def test_custom_sessions_figures_match_the_hand_worked_answers(tenant, mixed):
         "reason_given": 3,
         "completed": 3,  # a, b and d reported an outcome
         "saved": 2,  # a (discount) and d (pause)
+        "deflected": 0,
         "canceled": 1,
         "abandoned": 1,  # c: left without an outcome
         "expired": 0,
