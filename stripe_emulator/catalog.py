@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import search
+from . import render, search
 from .core import (
     Call,
     clean_metadata,
@@ -33,13 +33,19 @@ from .params import (
     require,
     validate,
 )
-from .render import require_record
+from .render import coupon_valid, require_record
+from .state import Namespace
 from .subscriptions import cancel_record
-from .util import new_id, token
+from .util import add_interval, new_id, token
 
 # --- customers -------------------------------------------------------------------------
 
+ADDRESS = Obj(
+    {key: Text(200) for key in ("city", "country", "line1", "line2", "postal_code", "state")},
+    clearable=True,
+)
 CUSTOMER_FIELDS = {
+    "address": ADDRESS,
     "email": Str(clearable=True, max_length=512),
     "name": Text(256),
     "description": Text(),
@@ -54,6 +60,13 @@ def _customer_fields(rec: dict[str, Any], p: dict[str, Any]) -> None:
     for key in ("email", "name", "description", "phone"):
         if key in p:
             rec[key] = None if p[key] is CLEAR else p[key]
+    if "address" in p:
+        # Stripe keeps every key of an address, the ones not sent as null.
+        rec["address"] = (
+            None
+            if p["address"] is CLEAR
+            else {key: p["address"].get(key) or None for key in ADDRESS.fields}
+        )
 
 
 def create_customer(call: Call) -> dict[str, Any]:
@@ -104,6 +117,46 @@ def delete_customer(call: Call, obj_id: str) -> dict[str, Any]:
     rec["_deleted"] = True
     call.emit("customer.deleted", snapshot)
     return {"id": obj_id, "object": "customer", "deleted": True}
+
+
+def customer_discount_set(
+    ns: Namespace, customer_id: str, coupon_id: str, now: int
+) -> dict[str, Any]:
+    """Put `coupon_id` on the customer as its discount (replacing any), as the Dashboard
+    does; the API of this version has no parameter for it."""
+    customer = ns.get("customers", customer_id)
+    coupon = ns.get("coupons", coupon_id)
+    if customer is None or coupon is None or not coupon_valid(coupon):
+        raise ValueError(f"no such customer {customer_id} or valid coupon {coupon_id}")
+    end = None
+    if coupon["duration"] == "repeating":
+        end = add_interval(now, "month", coupon["duration_in_months"], 1)
+    disc = {
+        "id": new_id("di"),
+        "coupon": coupon_id,
+        "customer": customer_id,
+        "subscription": None,
+        "start": now,
+        "end": end,
+    }
+    coupon["times_redeemed"] = coupon.get("times_redeemed", 0) + 1
+    ns.tables["discounts"][disc["id"]] = disc
+    customer["discount"] = disc["id"]
+    return render.discount(ns, disc)
+
+
+def delete_customer_discount(call: Call, obj_id: str) -> dict[str, Any]:
+    """`DELETE /v1/customers/{id}/discount`."""
+    rec = require_record(call.ns, "customers", obj_id)
+    validate(call.params, {})
+    disc_id = rec.get("discount")
+    if not disc_id:
+        raise missing("discount", obj_id)
+    before = call.render("customers", rec)
+    rec["discount"] = None
+    after = call.render("customers", rec)
+    call.emit("customer.updated", after, diff(before, after))
+    return {"id": disc_id, "object": "discount", "deleted": True}
 
 
 def list_customers(call: Call) -> dict[str, Any]:

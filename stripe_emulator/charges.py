@@ -23,7 +23,12 @@ def discounts_at(call: Call, sub: dict[str, Any], subtotal: int, at: int) -> lis
     """(amount, discount id) of every discount in force at `at`, applied in order."""
     applied = []
     remaining = max(subtotal, 0)
-    for disc_id in sub.get("discounts", []):
+    ids = sub.get("discounts") or []
+    if not ids:
+        # A subscription without discounts of its own takes its customer's, as on Stripe.
+        customer = call.ns.tables["customers"].get(sub["customer"]) or {}
+        ids = [customer["discount"]] if customer.get("discount") else []
+    for disc_id in ids:
         disc = call.ns.tables["discounts"][disc_id]
         if disc.get("end") is not None and disc["end"] <= at:
             continue
@@ -72,6 +77,8 @@ def invoice_period(call: Call, sub: dict[str, Any], billing_reason: str) -> dict
         return None
     at = call.now
     period_end, lines = _period_lines(call, sub, at)
+    # Prorations left pending by a price change (`create_prorations`) ride on this invoice.
+    lines = [*sub.pop("_pending_items", []), *lines]
     subtotal = sum(line["amount"] for line in lines)
     discounts = discounts_at(call, sub, subtotal, at)
     total = subtotal - sum(amount for amount, _ in discounts)

@@ -62,6 +62,9 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "/v1/subscriptions/{id}"): subscriptions.retrieve_subscription,
     ("POST", "/v1/subscriptions/{id}"): subscriptions.update_subscription,
     ("DELETE", "/v1/subscriptions/{id}"): subscriptions.cancel_subscription,
+    ("POST", "/v1/subscriptions/{id}/pause"): subscriptions.pause_subscription,
+    ("POST", "/v1/subscriptions/{id}/resume"): subscriptions.resume_subscription,
+    ("DELETE", "/v1/customers/{id}/discount"): catalog.delete_customer_discount,
     ("GET", "/v1/subscription_items"): subscriptions.list_subscription_items,
     ("POST", "/v1/invoices/create_preview"): invoices.create_preview,
     ("GET", "/v1/subscription_items/{id}"): subscriptions.retrieve_subscription_item,
@@ -100,6 +103,11 @@ def _route(method: str, path: str) -> tuple[Handler, dict[str, str]] | None:
         handler = ROUTES.get((method, parent + "/{id}"))
         if handler is not None:
             return handler, {"obj_id": last}
+        # An action on an object: /v1/subscriptions/{id}/pause.
+        grand, _, obj_id = parent.rpartition("/")
+        handler = ROUTES.get((method, f"{grand}/{{id}}/{last}")) if obj_id else None
+        if handler is not None:
+            return handler, {"obj_id": obj_id}
     return None
 
 
@@ -886,6 +894,16 @@ class Emulator:
             with self.lock:
                 ns = self.namespace(data.get("account") or None, livemode)
                 result = charges.payments_fail(ns, data["customer"], int(data.get("count", 1)))
+                self.save()
+            return result
+        if (method, path) == ("POST", "/_emulator/customer_discounts"):
+            # What the Dashboard does: a coupon on the customer, for all its subscriptions.
+            livemode = str(data.get("livemode", "")).lower() in ("1", "true")
+            with self.lock:
+                ns = self.namespace(data.get("account") or None, livemode)
+                result = catalog.customer_discount_set(
+                    ns, data["customer"], data["coupon"], self.clock.now()
+                )
                 self.save()
             return result
         if path == "/_emulator/webhooks" or path.startswith("/_emulator/webhooks/"):

@@ -25,7 +25,7 @@ from .core import Call
 from .errors import StripeError, invalid, param_missing
 from .params import EXPAND, Arr, Bool, Int, Obj, Str, Timestamp, validate
 from .render import require_record
-from .subscriptions import PRORATION, apply_items
+from .subscriptions import PRORATION, apply_items, proration_lines
 from .util import add_interval, new_id
 
 PREVIEW = {
@@ -83,42 +83,6 @@ def _product_name(call: Call, price_id: str) -> str:
     return product.get("name") or price_id
 
 
-def _prorations(
-    call: Call, before: dict[str, Any], after: dict[str, Any], at: int
-) -> list[dict[str, Any]]:
-    """Credit for the old prices' unused time and charges for the new ones' remainder."""
-    lines: list[dict[str, Any]] = []
-    old_items = {item["id"]: item for item in before["items"]}
-    new_items = {item["id"]: item for item in after["items"]}
-    prices = call.ns.tables["prices"]
-    for item_id in list(old_items) + [i for i in new_items if i not in old_items]:
-        old, new = old_items.get(item_id), new_items.get(item_id)
-        if old and new and (old["price"], old["quantity"]) == (new["price"], new["quantity"]):
-            continue
-        for item, sign in ((old, -1), (new, 1)):
-            if item is None:
-                continue
-            start, end = item["current_period_start"], item["current_period_end"]
-            if end <= start or not start <= at < end:
-                continue
-            full = (prices[item["price"]].get("unit_amount") or 0) * item["quantity"]
-            amount = sign * round(full * (end - at) / (end - start))
-            what = "Unused time on" if sign < 0 else "Remaining time on"
-            lines.append(
-                _line(
-                    call,
-                    after,
-                    item,
-                    amount=amount,
-                    start=at,
-                    end=end,
-                    proration=True,
-                    description=f"{what} {_product_name(call, item['price'])}",
-                )
-            )
-    return lines
-
-
 def _renewal(call: Call, sub: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
     """When the next regular invoice is made, and its lines (one period of every item)."""
     at = sub["trial_end"] if sub["status"] == "trialing" else None
@@ -170,13 +134,14 @@ def create_preview(call: Call) -> dict[str, Any]:
     at = details.get("proration_date", call.now)
     prorations: list[dict[str, Any]] = []
     if changed and behavior != "none" and sub["status"] != "trialing":
-        prorations = _prorations(call, sub, after, at)
+        prorations = proration_lines(call, sub, after, at)
     if behavior == "always_invoice" and changed:
         created, lines = call.now, prorations
         period_start = period_end = call.now
     else:
         created, renewal = _renewal(call, after)
-        lines = prorations + renewal
+        # Prorations already pending (an earlier change's) come first, as on the invoice.
+        lines = [*after.get("_pending_items", []), *prorations, *renewal]
         period_start = min(item["current_period_start"] for item in after["items"])
         period_end = created
     subtotal = sum(line["amount"] for line in lines)

@@ -22,7 +22,7 @@ def customer(ns: Namespace, rec: Record) -> dict[str, Any]:
     return {
         "id": rec["id"],
         "object": "customer",
-        "address": None,
+        "address": dict(rec["address"]) if rec.get("address") else None,
         "balance": 0,
         "created": rec["created"],
         "currency": None,

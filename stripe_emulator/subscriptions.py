@@ -11,7 +11,7 @@ import heapq
 from typing import Any
 
 from . import search
-from .charges import invoice_period
+from .charges import discounts_at, invoice_period
 from .core import (
     Call,
     clean_metadata,
@@ -75,6 +75,7 @@ CREATE = {
     "items": Arr(Obj({"price": Str(), "quantity": Int(0), "metadata": Metadata()}), max_items=20),
     "trial_end": Timestamp(allow_now=True),
     "trial_period_days": Int(0, 730),
+    "backdate_start_date": Timestamp(),
     "metadata": Metadata(),
     "discounts": DISCOUNTS,
     "cancel_at_period_end": Bool(),
@@ -115,6 +116,26 @@ UPDATE = {
     "description": Text(500),
     "expand": EXPAND,
 }
+PAUSE = {
+    "type": Enum("subscription"),
+    "bill_for": Obj(
+        {
+            "outstanding_usage_through": Obj({"type": Enum("none", "now")}),
+            "unused_time_from": Obj({"type": Enum("item_current_period_start", "none", "now")}),
+        }
+    ),
+    "invoicing_behavior": Enum("invoice", "pending_invoice_item"),
+    "expand": EXPAND,
+}
+RESUME = {
+    "billing_cycle_anchor": Obj({"type": Enum("now", "unchanged")}),
+    "payment_behavior": Enum("resume_on_payment_attempt", "resume_on_payment_success"),
+    "proration_behavior": PRORATION,
+    "proration_date": Timestamp(),
+    "expand": EXPAND,
+}
+# The statuses Stripe's pause endpoint accepts a subscription in.
+PAUSABLE = ("active", "past_due", "trialing")
 CANCEL = {
     "cancellation_details": CANCELLATION_DETAILS,
     "prorate": Bool(),
@@ -131,6 +152,14 @@ TRIAL_WILL_END_NOTICE = 3 * 86400
 def _future(value: int, now: int, param: str) -> int:
     if value <= now:
         raise invalid("Invalid timestamp: must be an integer Unix timestamp in the future.", param)
+    return value
+
+
+def _backdated(value: int, now: int) -> int:
+    # Only the start date moves: the first period still starts now, and (unlike Stripe)
+    # no proration for the backdated time is invoiced.
+    if value >= now:
+        raise invalid("The backdate_start_date must be in the past.", "backdate_start_date")
     return value
 
 
@@ -174,8 +203,14 @@ def _resolve_discounts(
         if "coupon" in entry and "discount" in entry:
             raise exclusive(f"discounts[{i}][coupon]", f"discounts[{i}][discount]")
         if "discount" in entry:
+            # A discount of this subscription, or its customer's own (Stripe lets a
+            # subscription reuse an ancestor's discount, e.g. to stack a coupon onto it).
             existing = call.ns.get("discounts", entry["discount"])
-            if existing is None or existing.get("subscription") not in (None, rec.get("id")):
+            if (
+                existing is None
+                or existing.get("subscription") not in (None, rec.get("id"))
+                or existing.get("customer") != rec.get("customer")
+            ):
                 raise missing("discounts", entry["discount"], f"discounts[{i}][discount]")
             resolved.append((existing["coupon"], existing))
             continue
@@ -291,7 +326,9 @@ def create_subscription(call: Call) -> dict[str, Any]:
     rec: dict[str, Any] = {
         "id": sub_id,
         "created": now,
-        "start_date": now,
+        "start_date": _backdated(p["backdate_start_date"], now)
+        if "backdate_start_date" in p
+        else now,
         "customer": customer["id"],
         "currency": prices[0]["currency"],
         "status": "trialing" if trial_end else "active",
@@ -471,12 +508,18 @@ def update_subscription(call: Call, obj_id: str) -> dict[str, Any]:
         items_changed = apply_items(call, work, p["items"])
     if "trial_end" in p:
         _apply_trial_end(call, work, p["trial_end"])
+    prorations: list[dict[str, Any]] = []
     if items_changed or "proration_behavior" in p:
-        # No invoices are emulated; the proration choice is recorded for inspection
-        # through /_emulator/state and the request log.
+        # The proration choice is also recorded for inspection through /_emulator/state.
         work["_proration_behavior"] = p.get("proration_behavior", "create_prorations")
         if "proration_date" in p:
             work["_proration_date"] = p["proration_date"]
+        if items_changed and work["_proration_behavior"] != "none" and rec["status"] != "trialing":
+            prorations = proration_lines(call, rec, work, p.get("proration_date", call.now))
+            if work["_proration_behavior"] == "create_prorations":
+                # Pending invoice items: the next invoice carries them.
+                work["_pending_items"] = [*work.get("_pending_items", []), *prorations]
+                prorations = []
     if "pause_collection" in p:
         pause = p["pause_collection"]
         work["pause_collection"] = (
@@ -508,7 +551,90 @@ def update_subscription(call: Call, obj_id: str) -> dict[str, Any]:
     previous = diff(before, after)
     if previous:
         call.emit("customer.subscription.updated", after, previous)
+    if prorations:
+        invoice_lines_now(call, work, prorations, "subscription_update")
     return call.render("subscriptions", work, p.get("expand", ()))
+
+
+def _product_name(call: Call, price_id: str) -> str:
+    price = call.ns.tables["prices"][price_id]
+    product = call.ns.tables["products"].get(price["product"]) or {}
+    return product.get("name") or price_id
+
+
+def proration_lines(
+    call: Call, before: dict[str, Any], after: dict[str, Any], at: int
+) -> list[dict[str, Any]]:
+    """Credit for the old prices' unused time and charges for the new ones' remainder, as
+    of `at` (a price change's `proration_date`)."""
+    lines: list[dict[str, Any]] = []
+    old_items = {item["id"]: item for item in before["items"]}
+    new_items = {item["id"]: item for item in after["items"]}
+    prices = call.ns.tables["prices"]
+    for item_id in list(old_items) + [i for i in new_items if i not in old_items]:
+        old, new = old_items.get(item_id), new_items.get(item_id)
+        if old and new and (old["price"], old["quantity"]) == (new["price"], new["quantity"]):
+            continue
+        for item, sign in ((old, -1), (new, 1)):
+            if item is None:
+                continue
+            start, end = item["current_period_start"], item["current_period_end"]
+            if end <= start or not start <= at < end:
+                continue
+            unit = prices[item["price"]].get("unit_amount") or 0
+            amount = sign * round(unit * item["quantity"] * (end - at) / (end - start))
+            what = "Unused time on" if sign < 0 else "Remaining time on"
+            lines.append(
+                {
+                    "id": new_id("il"),
+                    "amount": amount,
+                    "currency": after["currency"],
+                    "description": f"{what} {_product_name(call, item['price'])}",
+                    "period": {"start": at, "end": end},
+                    "proration": True,
+                    "quantity": item["quantity"],
+                    "subscription": after["id"],
+                    "subscription_item": item["id"],
+                    "unit_amount": unit,
+                }
+            )
+    return lines
+
+
+def invoice_lines_now(
+    call: Call, sub: dict[str, Any], lines: list[dict[str, Any]], billing_reason: str
+) -> dict[str, Any]:
+    """An invoice made at once for `lines` (`proration_behavior=always_invoice`), with the
+    subscription's discounts, paid (a credit is left on the invoice as a negative total)."""
+    subtotal = sum(line["amount"] for line in lines)
+    discounts = discounts_at(call, sub, subtotal, call.now)
+    total = subtotal - sum(amount for amount, _ in discounts)
+    customer = call.ns.tables["customers"].get(sub["customer"]) or {}
+    invoice = {
+        "id": new_id("in"),
+        "created": call.now,
+        "currency": sub["currency"],
+        "customer": sub["customer"],
+        "customer_email": customer.get("email"),
+        "customer_name": customer.get("name"),
+        "discounts": [disc_id for _, disc_id in discounts],
+        "discount_amounts": discounts,
+        "lines": lines,
+        "period_start": call.now,
+        "period_end": call.now,
+        "subscription": sub["id"],
+        "subscription_metadata": dict(sub.get("metadata", {})),
+        "subtotal": subtotal,
+        "total": total,
+        "billing_reason": billing_reason,
+        "status": "paid",
+        "attempt_count": 1 if total > 0 else 0,
+        "amount_paid": max(total, 0),
+        "paid_at": call.now,
+    }
+    call.ns.tables["invoices"][invoice["id"]] = invoice
+    call.emit("invoice.paid", call.render("invoices", invoice))
+    return invoice
 
 
 def cancel_record(
@@ -536,6 +662,59 @@ def cancel_subscription(call: Call, obj_id: str) -> dict[str, Any]:
         # Stripe answers a cancel of an already-canceled subscription as not found.
         raise missing("subscriptions", obj_id)
     cancel_record(call, rec, p)
+    return call.render("subscriptions", rec, p.get("expand", ()))
+
+
+def pause_subscription(call: Call, obj_id: str) -> dict[str, Any]:
+    """`POST /v1/subscriptions/{id}/pause`: status `paused` until resumed; no invoices and
+    no new periods meanwhile (unlike `pause_collection`, which leaves the status alone)."""
+    p = validate(call.params, PAUSE)
+    rec = require_record(call.ns, "subscriptions", obj_id)
+    if rec["status"] == "paused":
+        raise invalid("This subscription is already paused.", None)
+    if rec["status"] not in PAUSABLE:
+        raise invalid(f"A subscription with status `{rec['status']}` cannot be paused.", None)
+    before = call.render("subscriptions", rec)
+    rec["status"] = "paused"
+    rec["_status_details"] = {
+        "paused": {
+            "subscription": {"type": "pause_requested"},
+            "transitioned_at": call.now,
+            "type": "subscription",
+        }
+    }
+    rec["_pause_settings"] = {k: p[k] for k in ("bill_for", "invoicing_behavior") if k in p}
+    after = call.render("subscriptions", rec)
+    call.emit("customer.subscription.paused", after)
+    call.emit("customer.subscription.updated", after, diff(before, after))
+    return call.render("subscriptions", rec, p.get("expand", ()))
+
+
+def resume_subscription(call: Call, obj_id: str) -> dict[str, Any]:
+    """`POST /v1/subscriptions/{id}/resume`: active again. The billing cycle restarts now
+    (the default) or keeps its anchor (`billing_cycle_anchor[type]=unchanged`)."""
+    p = validate(call.params, RESUME)
+    rec = require_record(call.ns, "subscriptions", obj_id)
+    if rec["status"] != "paused":
+        raise invalid("This subscription is not paused, so it cannot be resumed.", None)
+    before = call.render("subscriptions", rec)
+    rec["status"] = "active"
+    rec.pop("_status_details", None)
+    rec.pop("_pause_settings", None)
+    anchor = (p.get("billing_cycle_anchor") or {}).get("type", "now")
+    if anchor == "now":
+        rec["billing_cycle_anchor"] = call.now
+        _set_periods(call, rec, call.now, None)
+    else:
+        for item in rec["items"]:
+            interval, count = _interval(call.ns.tables["prices"][item["price"]])
+            start, end = period_containing(rec["billing_cycle_anchor"], interval, count, call.now)
+            item["current_period_start"], item["current_period_end"] = start, end
+    after = call.render("subscriptions", rec)
+    call.emit("customer.subscription.resumed", after)
+    call.emit("customer.subscription.updated", after, diff(before, after))
+    if anchor == "now":
+        invoice_period(call, rec, "subscription_update")
     return call.render("subscriptions", rec, p.get("expand", ()))
 
 

@@ -146,6 +146,15 @@ class StripeEmulatorProcess:
             body["account"] = account
         return self._post("/_emulator/payment_failures", body)
 
+    def customer_discount(
+        self, customer: str, coupon: str, account: str | None = None, livemode: bool = False
+    ) -> dict[str, Any]:
+        """Put a coupon on the customer itself (as the Dashboard would): its discount."""
+        body: dict[str, Any] = {"customer": customer, "coupon": coupon, "livemode": livemode}
+        if account:
+            body["account"] = account
+        return self._post("/_emulator/customer_discounts", body)
+
     def clear_faults(self) -> None:
         self.http.delete("/_emulator/faults").raise_for_status()
 
