@@ -165,8 +165,14 @@ class Session(models.Model):
         indexes = [
             # Listing newest first within a workspace and mode.
             models.Index(fields=["tenant", "livemode", "-id"], name="session_list_idx"),
-            # The expiry sweep: due sessions by status.
-            models.Index(fields=["status", "expires_at"], name="session_due_idx"),
+            # The expiry sweep (and the requeue of stuck executions): due sessions by
+            # status. Active ones only: a session leaving them (a million at a time in a
+            # sweep) adds no entry here.
+            models.Index(
+                fields=["status", "expires_at"],
+                condition=Q(status__in=ACTIVE_STATUSES),
+                name="session_due_idx",
+            ),
             models.Index(fields=["tenant", "livemode", "subscription_id"], name="session_sub_idx"),
             models.Index(fields=["tenant", "livemode", "customer_id"], name="session_cus_idx"),
             # Sessions whose session.expired event is still owed: a handful at any time.

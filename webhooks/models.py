@@ -77,7 +77,11 @@ class Event(models.Model):
     id = models.CharField(
         primary_key=True, max_length=40, default=PrefixedId("evt"), editable=False
     )
-    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="events")
+    # No index of its own: event_by_tenant starts with it, and each index is written again
+    # for every event (a million at once when the expiry sweep ends a million sessions).
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     livemode = models.BooleanField()
     type = models.CharField(max_length=64)
     # Copied out of the payload so that admin can find a session's events.

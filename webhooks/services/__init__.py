@@ -14,7 +14,7 @@ delivery moved on and does nothing, and nothing sends a finished delivery again.
 
 from .attempts import delivery_attempt
 from .dispatch import deliveries_dispatch_due
-from .emit import event_emit, event_emit_many
+from .emit import event_emit, event_emit_many, event_emit_select
 from .endpoints import (
     endpoint_create,
     endpoint_disable,
@@ -37,5 +37,6 @@ __all__ = [
     "endpoint_validate",
     "event_emit",
     "event_emit_many",
+    "event_emit_select",
     "event_resend",
 ]

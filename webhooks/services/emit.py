@@ -11,14 +11,14 @@ from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from mrrx.formats import iso_timestamp
 from mrrx.ids import new_id
 from tenants.models import Tenant
 
-from ..events import build_data
+from ..events import InvalidEventData, build_data, get_event_type
 from ..models import Delivery, Endpoint, Event
 from ..selectors import endpoints_subscribed
 from .dispatch import attempts_enqueue_on_commit
@@ -95,3 +95,85 @@ def event_emit_many(
         deliveries = Delivery.objects.bulk_create(deliveries, batch_size=2000)
         attempts_enqueue_on_commit([(delivery.pk, 0) for delivery in deliveries])
     return events
+
+
+# --- Set-based emission (PostgreSQL) ------------------------------------------------------------
+def _new_id_sql(prefix: str, at_ms: int) -> str:
+    """SQL for a new id of ``mrrx.ids``' form (25 base-36 digits after the prefix), drawn
+    anew wherever it is evaluated. The first ten digits are those of ``at_ms``'s ids, so
+    it sorts by time to the millisecond; the other fifteen are 60 random bits in hex
+    (hex digits are base-36 digits): two ``random()`` draws, a few microseconds a row
+    where fifteen base-36 digits drawn one by one took six times as long."""
+    head = new_id(prefix, at_ms=at_ms)[: len(prefix) + 1 + 10]
+    return (
+        f"'{head}' || lpad(to_hex((random() * 4503599627370496)::bigint), 13, '0')"
+        " || lpad(to_hex(floor(random() * 256)::int), 2, '0')"
+    )
+
+
+def event_emit_select(
+    *, type: str, source_sql: str, params: Sequence[Any], data: Mapping[str, str]
+) -> int:
+    """``event_emit_many`` in one statement, for the rows a query returns (PostgreSQL).
+
+    ``source_sql`` is a query (typically ``UPDATE ... RETURNING``, so that a change and its
+    events are one statement) whose rows have ``tenant_id`` and ``livemode`` columns;
+    ``data`` maps keys of the type's ``data`` object to SQL expressions over those rows
+    (as ``src``), each a JSON-able value or NULL. Keys not given are null, and
+    ``livemode`` is the row's, as ``event_emit`` makes them. Writes one event per row and
+    one pending delivery per subscribed endpoint, queues the deliveries' first attempts
+    once the transaction commits, and returns the number of events.
+    """
+    event_type = get_event_type(type)
+    keys = list(event_type.build(event_type, {}, False))
+    unknown = set(data) - set(keys)
+    if unknown:
+        raise InvalidEventData(f"Unknown data keys for {type}: {', '.join(sorted(unknown))}.")
+    now = timezone.now()
+    at_ms = int(now.timestamp() * 1000)
+    # The data object, compact, key by key in the registry's order.
+    members = []
+    for n, key in enumerate(keys):
+        expression = "src.livemode" if key == "livemode" else data.get(key, "NULL::json")
+        opening = ("{" if n == 0 else ",") + json.dumps(key) + ":"
+        members.append(f"'{opening}' || COALESCE(to_json({expression})::text, 'null')")
+    session_id = data.get("session_id", "NULL")
+    envelope = f',"type":{json.dumps(type)},"created_at":{json.dumps(iso_timestamp(now))},"data":'
+    sql = f"""
+        WITH src AS ({source_sql}),
+        numbered AS MATERIALIZED (
+            SELECT {_new_id_sql("evt", at_ms)} AS id, src.tenant_id, src.livemode,
+                   left(COALESCE(({session_id})::text, ''), 64) AS session_id,
+                   {" || ".join(members)} || '}}' AS data
+            FROM src
+        ),
+        events AS (
+            INSERT INTO webhooks_event (id, tenant_id, livemode, type, session_id, body,
+                                        created_at)
+            SELECT id, tenant_id, livemode, %s, session_id,
+                   '{{"id":' || to_json(id)::text || %s || data || '}}', %s
+            FROM numbered
+            RETURNING id, tenant_id, livemode
+        ),
+        deliveries AS (
+            INSERT INTO webhooks_delivery (id, event_id, endpoint_id, status, attempt_count,
+                                           retry_base, next_attempt_at, last_error, created_at)
+            SELECT {_new_id_sql("dlv", at_ms)}, events.id, ep.id, %s, 0, 0, %s, '', %s
+            FROM events JOIN webhooks_endpoint ep
+              ON ep.tenant_id = events.tenant_id AND ep.livemode = events.livemode
+             AND ep.enabled AND (ep.event_types = '[]'::jsonb
+                                 OR ep.event_types @> jsonb_build_array(%s::text))
+            RETURNING id
+        )
+        SELECT NULL, (SELECT count(*) FROM events)
+        UNION ALL SELECT id, NULL FROM deliveries
+    """  # noqa: S608 - the values are parameters; the text is ours and the caller's SQL
+    first_due = now + settings.WEBHOOK_REQUEUE_AFTER
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [*params, type, envelope, now, Delivery.Status.PENDING, first_due, now, type],
+        )
+        rows = cursor.fetchall()
+        attempts_enqueue_on_commit([(pk, 0) for pk, _ in rows if pk is not None])
+    return next(count for pk, count in rows if pk is None)
