@@ -58,6 +58,9 @@ class AuditAction(models.TextChoices):
     OFFER_ADDED = "offer.added", "offer added"
     OFFER_CHANGED = "offer.changed", "offer changed"
     OFFER_DELETED = "offer.deleted", "offer deleted"
+    FLOW_ADDED = "flow.added", "segment flow added"
+    FLOW_CHANGED = "flow.changed", "segment flow changed"
+    FLOW_DELETED = "flow.deleted", "segment flow deleted"
     # Webhooks sent again by hand.
     WEBHOOK_EVENT_RESENT = "webhook.event_resent", "webhook event resent"
     WEBHOOK_FAILED_RESENT = "webhook.failed_resent", "failed webhook deliveries resent"
