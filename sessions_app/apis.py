@@ -93,6 +93,14 @@ class SurveySerializer(serializers.Serializer):
         ref_name = "SessionSurveyResponse"
 
 
+class SessionExperimentSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="the experiment's id (`exp_...`)")
+    arm = serializers.CharField(help_text="the key of the arm the session was assigned to")
+
+    class Meta:
+        ref_name = "SessionExperiment"
+
+
 class SessionSerializer(serializers.Serializer):
     id = serializers.CharField()
     status = serializers.ChoiceField(choices=SessionStatus.values)
@@ -108,6 +116,11 @@ class SessionSerializer(serializers.Serializer):
     source = serializers.ChoiceField(
         choices=Source.values,
         help_text="`flow`: a subscriber's session; `api`: a direct cancel by your backend",
+    )
+    experiment = SessionExperimentSerializer(
+        allow_null=True,
+        help_text="the experiment and arm the session was assigned to when it was created "
+        "(null when none was running)",
     )
 
     class Meta:
@@ -140,6 +153,7 @@ SESSION_EXAMPLE = {
     "return_url": "https://yourapp.com/account",
     "livemode": False,
     "source": "flow",
+    "experiment": {"id": "exp_0kz3v5x2w1q0a9b8c7d6e5f4h", "arm": "pct30"},
 }
 
 

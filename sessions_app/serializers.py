@@ -42,6 +42,13 @@ def survey_from(reason: str, reason_other: str, feedback: str) -> dict[str, Any]
     return {"reason": reason, "reason_other": reason_other or None, "feedback": feedback or None}
 
 
+def experiment_repr(session: Session) -> dict[str, str] | None:
+    """The experiment and arm (its key) the session was assigned to, or None."""
+    if not session.experiment_id:
+        return None
+    return {"id": session.experiment_id, "arm": session.experiment_arm}
+
+
 def session_repr(session: Session) -> dict[str, Any]:
     """``GET /api/v1/sessions/<id>``: field for field the reference shape, plus ours."""
     return {
@@ -57,6 +64,7 @@ def session_repr(session: Session) -> dict[str, Any]:
         "return_url": session.return_url or None,
         "livemode": session.livemode,
         "source": session.source,
+        "experiment": experiment_repr(session),
     }
 
 
@@ -73,4 +81,5 @@ def session_event_data(session: Session) -> dict[str, Any]:
         "metadata": session.metadata,
         "livemode": session.livemode,
         "source": session.source,
+        "experiment": experiment_repr(session),
     }

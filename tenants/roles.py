@@ -51,6 +51,12 @@ ACCESS: dict[str, Access] = {
     "hub.hubsession": Access(view=VIEWER),
     "hub.hubaction": Access(view=VIEWER),
     "hub.planchange": Access(view=ADMIN, add=ADMIN, change=ADMIN, delete=ADMIN, actions=ADMIN),
+    # Experiments: everyone reads them and their results; owners create, start and stop
+    # them and set the traffic split.
+    "experiments.experiment": Access(
+        view=VIEWER, add=OWNER, change=OWNER, delete=OWNER, actions=OWNER
+    ),
+    "experiments.arm": Access(view=VIEWER, add=OWNER, change=OWNER, delete=OWNER),
     # Who changed what: for those who make changes, not for viewers.
     "audit.auditentry": Access(view=ADMIN, actions=ADMIN),
 }

@@ -31,6 +31,8 @@ DATA_KEYS: tuple[str, ...] = (
     "status",
     "end_reason",
     "error",
+    # The experiment and arm the session was assigned to: {"id": "exp_...", "arm": "<key>"}.
+    "experiment",
 )
 
 PayloadBuilder = Callable[["EventType", Mapping[str, Any], bool], dict[str, Any]]

@@ -17,6 +17,7 @@ from django.utils import timezone
 from audit.models import AuditAction
 from audit.services import audit_record
 from billing.models import StripeConnection, StripeEvent
+from experiments.services import experiment_create
 from hub.models import HubSession, PlanChange
 from mrrx.crypto import encrypt
 from offers.selectors import flow_config_get
@@ -145,6 +146,19 @@ def _plan_change(tenant: Tenant) -> Built:
     return Built(change, change.from_price_id)
 
 
+def _experiment(tenant: Tenant) -> Built:
+    experiment = experiment_create(
+        tenant=tenant,
+        livemode=False,
+        name=f"Discounts of {tenant.slug}",
+        arms=[
+            {"key": "pct30", "kind": "variant", "weight": 1},
+            {"key": "holdout", "kind": "holdout", "weight": 1},
+        ],
+    )
+    return Built(experiment, experiment.name)
+
+
 # One builder per workspace-scoped model admin. The scoping tests fail for an admin
 # without one, so a new admin cannot go untested.
 BUILDERS: dict[str, Callable[[Tenant], Built]] = {
@@ -161,6 +175,7 @@ BUILDERS: dict[str, Callable[[Tenant], Built]] = {
     "hub.hubsession": _hub_session,
     "hub.planchange": _plan_change,
     "audit.auditentry": _audit_entry,
+    "experiments.experiment": _experiment,
 }
 
 

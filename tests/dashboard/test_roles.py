@@ -56,6 +56,13 @@ EXPECTED: dict[str, dict[str, str | None]] = {
     },  # fmt: skip
     "hub.hubsession": {"view": VIEW, "add": None, "change": None, "delete": None, "actions": None},
     "hub.planchange": {"view": ADM, "add": ADM, "change": ADM, "delete": ADM, "actions": ADM},
+    "experiments.experiment": {
+        "view": VIEW,
+        "add": OWN,
+        "change": OWN,
+        "delete": OWN,
+        "actions": OWN,
+    },
 }
 SCOPED = sorted(
     model._meta.label_lower

@@ -361,6 +361,7 @@ def test_get_returns_the_reference_shape_field_by_field(shop):
         "return_url",
         "livemode",
         "source",
+        "experiment",
     ]
     assert body["id"] == created["id"] and body["status"] == "created"
     assert set(body["subscription"]) == {"id", "product_name", "price", "current_period_end"}
@@ -375,6 +376,7 @@ def test_get_returns_the_reference_shape_field_by_field(shop):
     assert body["return_url"] == "https://app.example.com/account"
     assert body["livemode"] is False
     assert body["source"] == "flow"
+    assert body["experiment"] is None  # none running
     assert response["X-RateLimit-Limit"] == "1000"
 
 
