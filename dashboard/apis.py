@@ -19,14 +19,21 @@ from mrrx.api.views import ApiView
 from mrrx.formats import iso_timestamp
 from tenants.models import SCOPE_ANALYTICS_READ
 
-from .analytics import SOURCES, Period, analytics_report
+from .analytics import SOURCES, Period
 from .experiment_results import (
     EXPERIMENT_DEFINITIONS,
     ExperimentResult,
     experiment_results,
     experiments_for,
 )
-from .figures import GROUP_BY, Figures, Scope, all_definitions, group_by_allowed, grouped, totals
+from .figures import (
+    GROUP_BY,
+    Figures,
+    Scope,
+    all_definitions,
+    analytics_figures,
+    group_by_allowed,
+)
 from .forms import MAX_RANGE_DAYS
 
 # Every figure of a group and of the totals: its field name is its definition's key.
@@ -417,10 +424,7 @@ class AnalyticsGetApi(ApiView):
         scope = Scope(
             tenant=request.tenant, livemode=request.livemode, period=period, source=source
         )
-        report = analytics_report(
-            tenant=request.tenant, livemode=request.livemode, period=period, source=source
-        )
-        groups = grouped(scope=scope, group_by=group_by) if group_by else []
+        totals, groups = analytics_figures(scope=scope, group_by=group_by)
         experiments = experiments_for(
             tenant=request.tenant, livemode=request.livemode, period=period
         )
@@ -432,7 +436,7 @@ class AnalyticsGetApi(ApiView):
                 "to": period.end.isoformat(),
                 "source": source,
                 "group_by": group_by,
-                "totals": figures_repr(totals(scope=scope, report=report)),
+                "totals": figures_repr(totals),
                 "groups": [{"key": g.key, "label": g.label, **figures_repr(g)} for g in groups],
                 "experiments": [
                     experiment_repr(experiment_results(experiment=e)) for e in experiments

@@ -256,11 +256,46 @@ def retention_of(checkpoints: QuerySet[SaveCheckpoint]) -> dict[int, Retention]:
     return figures.retention
 
 
+def analytics_figures(
+    *, scope: Scope, group_by: str | None = None
+) -> tuple[Figures, list[Figures]]:
+    """The totals and, when asked, the groups, with as few scans as the grouping allows:
+    groups by reason, arm or day split the sessions, so the totals are their sum (the same
+    breakdown rows summed by the same code, and every checkpoint in exactly one group)."""
+    if group_by in ("reason", "arm", "day"):
+        groups, rows = _grouped(scope=scope, group_by=group_by)
+        total = _figures_of(rows)
+        for figures in groups:
+            for day, entry in figures.retention.items():
+                into = total.retention[day]
+                into.retained += entry.retained
+                into.churned += entry.churned
+                into.pending += entry.pending
+                for currency, amount in entry.mrr_retained.items():
+                    into.mrr_retained[currency] = into.mrr_retained.get(currency, 0) + amount
+        return total, groups
+    sessions = scope.sessions()
+    total = _figures_of(_custom_breakdown(sessions) if scope.custom else _breakdown(sessions))
+    total.retention = retention_of(scope.checkpoints())
+    return total, (_by_offer(scope) if group_by == "offer" else [])
+
+
+def _figures_of(rows: Any) -> Figures:
+    report = summarize(list(rows))
+    figures = Figures(key="all", label="All sessions")
+    figures.counts, figures.mrr = report.counts, report.mrr
+    return figures
+
+
 def grouped(*, scope: Scope, group_by: str) -> list[Figures]:
     """The figures split by ``group_by`` (one of ``GROUP_BY``), largest group first (days
     in order, every day of the range present)."""
     if group_by == "offer":
         return _by_offer(scope)
+    return _grouped(scope=scope, group_by=group_by)[0]
+
+
+def _grouped(*, scope: Scope, group_by: str) -> tuple[list[Figures], list[dict[str, Any]]]:
     sessions = scope.sessions()
     checkpoints = scope.checkpoints()
     if group_by == "reason":
@@ -278,7 +313,7 @@ def grouped(*, scope: Scope, group_by: str) -> list[Figures]:
         }
     annotated = sessions.annotate(**session_group)
     columns = tuple(session_group)
-    rows = (
+    rows = list(
         _custom_breakdown(annotated, *columns) if scope.custom else _breakdown(annotated, *columns)
     )
     parts: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -301,7 +336,7 @@ def grouped(*, scope: Scope, group_by: str) -> list[Figures]:
     result = list(groups.values())
     if group_by != "day":
         result.sort(key=lambda f: (f.key == NO_GROUP, -f.counts["started"], f.key))
-    return result
+    return result, rows
 
 
 def summarize(rows: list[dict[str, Any]]) -> Report:
