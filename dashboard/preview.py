@@ -23,6 +23,7 @@ from offers.eligibility import offers_evaluate
 from offers.models import FlowConfig, OfferAction
 from offers.selectors import cancel_at_period_end, reasons_for
 from sessions_app import presentation
+from sessions_app.deflections import DEFLECTIONS, deflection_details
 from sessions_app.flow import reason_required
 from sessions_app.models import Action, Session, SessionStatus
 from tenants.roles import page_allows
@@ -124,6 +125,10 @@ def _outcome(session: Session) -> dict[str, Any]:
                 "cancel_at_period_end": params.get("at_period_end", True),
                 "canceled_at": snapshot.get("current_period_end"),
             }
+        case Action.CONTACT | Action.REDIRECT if params:
+            return deflection_details(
+                session_id=session.id, action=session.selected_action, params=params
+            )
     return {}
 
 
@@ -135,7 +140,8 @@ def _next_step(data: Any) -> str:
         state["step"] = "offers"
         state["reason"] = data.get("reason", "")
     elif step == "offer":
-        state["step"] = "confirm"
+        # A contact or redirect offer has nothing to confirm: the flow completes it at once.
+        state["step"] = "result" if data.get("action") in DEFLECTIONS else "confirm"
     elif step == "cancel":
         # "Skip to cancel" / "Cancel my subscription instead": straight to confirming.
         state.update(step="confirm", action=Action.CANCEL)
@@ -201,6 +207,8 @@ def flow_preview_view(request: HttpRequest, config_id: str) -> HttpResponse:
         session.outcome_action = session.selected_action
         session.outcome_details = _outcome(session)
         context["result"] = presentation.result(session)
+        context["links"] = presentation.result_links(session)
+        context["stay"] = session.outcome_action in DEFLECTIONS
         template = "flow/result.html"
     response = render(request, template, context)
     response["X-Robots-Tag"] = "noindex"

@@ -121,6 +121,23 @@ def _discount_text(params: dict[str, Any], session: Session) -> dict[str, str]:
     }
 
 
+def _deflection_text(action: str, params: dict[str, Any], session: Session) -> dict[str, str]:
+    """A contact or redirect offer in the merchant's words, where they gave them."""
+    stays = _("Your subscription stays as it is")
+    if action == Action.CONTACT:
+        return {
+            "title": params.get("label") or _("Talk to us first"),
+            "cost": params.get("message") or "",
+            "ends": stays,
+        }
+    return {
+        "title": params.get("label") or _("See your options on our website"),
+        "cost": params.get("message")
+        or _("Continue on the %(name)s website") % {"name": session.tenant.name},
+        "ends": stays,
+    }
+
+
 def offer_cards(session: Session) -> list[dict[str, Any]]:
     """The shown offers, each with what it is, what it costs and when it ends."""
     cards = []
@@ -160,6 +177,8 @@ def offer_cards(session: Session) -> list[dict[str, Any]]:
                 },
                 ends=_("Keep using the product on a lighter plan, for as long as you like"),
             )
+        elif action in (Action.CONTACT, Action.REDIRECT):
+            card.update(_deflection_text(action, params, session))
         elif action == Action.EXTEND_TRIAL:
             days = params.get("days") or 14
             trial_end = parse_datetime(session.subscription_snapshot.get("trial_end") or "")
@@ -220,6 +239,11 @@ def choice(session: Session) -> dict[str, str]:
                 % {"n": params.get("days", 14)},
                 "button": _("Extend my trial"),
             }
+        case Action.CONTACT | Action.REDIRECT:
+            return {
+                "title": _deflection_text(session.selected_action, params, session)["title"],
+                "button": _("Accept this offer"),
+            }
     return {
         # Whole sentences: word order differs between languages.
         "title": _("Cancel my subscription at the end of the current period")
@@ -254,6 +278,17 @@ def result(session: Session) -> dict[str, str]:
             text = _("Your trial now ends on %(date)s.") % {
                 "date": day(details.get("new_trial_end"))
             }
+        case Action.CONTACT:
+            return {
+                "title": _("We're here to help"),
+                "text": details.get("message") or _("Your subscription stays as it is"),
+            }
+        case Action.REDIRECT:
+            return {
+                "title": _("Your subscription stays as it is"),
+                "text": details.get("message")
+                or _("Continue on the %(name)s website") % {"name": session.tenant.name},
+            }
         case _:
             if details.get("cancel_at_period_end"):
                 text = _("Your subscription is canceled. You keep access until %(date)s.") % {
@@ -267,6 +302,47 @@ def result(session: Session) -> dict[str, str]:
             else:
                 text = _("Your subscription is canceled.")
     return {"title": _("Done"), "text": text}
+
+
+def result_links(session: Session) -> list[dict[str, Any]]:
+    """A deflection's ways onward on the result page: the contact offer's link and
+    scheduling page, or the redirect offer's page; none for other outcomes."""
+    details = session.outcome_details or {}
+    if session.status != "completed":
+        return []
+    if session.outcome_action == Action.CONTACT:
+        links = []
+        link = details.get("link") or ""
+        if link:
+            email = link.startswith("mailto:")
+            links.append(
+                {
+                    "id": "contact-link",
+                    "href": link,
+                    "label": _("Email us") if email else _("Contact us"),
+                    "new_window": not email,
+                }
+            )
+        if details.get("scheduling_url"):
+            links.append(
+                {
+                    "id": "scheduling-link",
+                    "href": details["scheduling_url"],
+                    "label": _("Book a call"),
+                    "new_window": True,
+                }
+            )
+        return links
+    if session.outcome_action == Action.REDIRECT and details.get("url"):
+        return [
+            {
+                "id": "redirect-link",
+                "href": details["url"],
+                "label": details.get("label") or _("Continue"),
+                "new_window": False,
+            }
+        ]
+    return []
 
 
 def support_email() -> str:

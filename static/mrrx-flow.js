@@ -19,14 +19,24 @@
     // Inside mrrx.js's modal: tell the merchant's page instead of navigating away.
     var returnUrl = result.getAttribute("data-return-url");
     var hash = returnUrl.split("#result_token=")[1] || "";
-    window.parent.postMessage({
-      type: "mrrx:result",
-      session_id: result.getAttribute("data-session-id"),
-      outcome: result.getAttribute("data-outcome"),
-      result_token: hash,
-      return_url: returnUrl
-    }, "*");
+    var tell = function () {
+      window.parent.postMessage({
+        type: "mrrx:result",
+        session_id: result.getAttribute("data-session-id"),
+        outcome: result.getAttribute("data-outcome"),
+        result_token: hash,
+        return_url: returnUrl
+      }, "*");
+    };
     var meta = document.querySelector("meta[http-equiv=refresh]");
     if (meta) { meta.parentNode.removeChild(meta); }
+    var back = document.getElementById("continue");
+    if (result.hasAttribute("data-on-continue") && back) {
+      // A message for the subscriber to read (a contact offer's): the modal closes when
+      // they choose to go back, not at once.
+      back.addEventListener("click", function (event) { event.preventDefault(); tell(); });
+    } else {
+      tell();
+    }
   }
 })();
