@@ -499,6 +499,8 @@ EXPANDABLE: dict[str, str | None] = {
     "price": "prices",
     "default_price": "prices",
     "discounts": "discounts",
+    # Not an id but an object or null: listed so that a path may pass through a null one.
+    "discount": None,
     "coupon": "coupons",
     "subscription": "subscriptions",
     "latest_invoice": None,

@@ -19,6 +19,14 @@ from .errors import StripeGatewayError, StripeNotConnected, WebhookSignatureInva
 from .oauth import oauth_authorize_url, oauth_deauthorize, oauth_token
 from .shapes import (
     CANCELLATION_FEEDBACK,
+    DISCOUNT_POLICIES,
+    DISCOUNT_REPLACE,
+    DISCOUNT_SKIP_IF_DISCOUNTED,
+    DISCOUNT_STACK,
+    PAUSE_BEHAVIORS,
+    PAUSE_COLLECTION,
+    PAUSE_METHODS,
+    SUBSCRIPTION_PAUSE,
     Discount,
     InvoicePreview,
     OAuthGrant,
@@ -32,7 +40,15 @@ from .stripe_gateway import StripeGateway
 
 __all__ = [
     "CANCELLATION_FEEDBACK",
+    "DISCOUNT_POLICIES",
+    "DISCOUNT_REPLACE",
+    "DISCOUNT_SKIP_IF_DISCOUNTED",
+    "DISCOUNT_STACK",
+    "PAUSE_BEHAVIORS",
+    "PAUSE_COLLECTION",
+    "PAUSE_METHODS",
     "STRIPE_API_VERSION",
+    "SUBSCRIPTION_PAUSE",
     "Discount",
     "InvoicePreview",
     "OAuthGrant",

@@ -16,11 +16,21 @@ from mrrx.formats import iso_timestamp
 from .errors import StripeGatewayError, stripe_errors
 from .shapes import (
     COMMENT_MAX,
+    DISCOUNT_POLICIES,
+    DISCOUNT_REPLACE,
+    DISCOUNT_SKIP_IF_DISCOUNTED,
+    DISCOUNT_STACK,
     GONE_STATUSES,
     META_ACTION,
     META_ACTION_AT,
+    META_DISCOUNTS_BEFORE,
     META_ORIGINAL_TRIAL_END,
+    META_PAUSE_RESUMES_AT,
     META_PREVIOUS_PRICE,
+    PAUSE_BEHAVIORS,
+    PAUSE_COLLECTION,
+    PAUSE_METHODS,
+    SUBSCRIPTION_PAUSE,
     Subscription,
     coupon_duration_months,
     coupon_id_for,
@@ -62,41 +72,116 @@ class SubscriptionActions:
         day = int(today_midnight().timestamp())
         return {META_ACTION: idempotency_key, META_ACTION_AT: str(day), **extra}
 
-    def pause(self, subscription_id: str, *, days: int, idempotency_key: str) -> dict[str, Any]:
-        """Stop collecting payment (invoices voided) until midnight UTC ``days`` from today."""
+    def pause(
+        self,
+        subscription_id: str,
+        *,
+        days: int,
+        idempotency_key: str,
+        method: str = PAUSE_COLLECTION,
+        behavior: str = "void",
+    ) -> dict[str, Any]:
+        """Pause until midnight UTC ``days`` from today, by ``method``:
+
+        - ``pause_collection``: Stripe keeps the subscription ``active`` (access stays on in
+          the merchant's product) and treats its invoices by ``behavior`` (``void``,
+          ``keep_as_draft`` or ``mark_uncollectible``) until ``resumes_at``, when Stripe
+          collects again by itself;
+        - ``subscription_pause``: Stripe's pause endpoint: status ``paused``, no invoices
+          and no new periods until resumed. Stripe has no resume date for it, so the
+          date is MRRX's to keep (:meth:`pause_end`, run when it comes).
+        """
+        if method not in PAUSE_METHODS:
+            raise ValueError(f"Unknown pause method {method!r}")
+        if method == PAUSE_COLLECTION and behavior not in PAUSE_BEHAVIORS:
+            raise ValueError(f"Unknown pause_collection behavior {behavior!r}")
         current = self._subscription_raw(subscription_id)
+        # Day-granular, so a retry the same day sends exactly the same parameters.
+        resumes_at = today_midnight() + timedelta(days=days)
         if not self._done(current, idempotency_key):
-            # Day-granular, so a retry the same day sends exactly the same parameters.
-            resumes_at = today_midnight() + timedelta(days=days)
-            self._update(
-                subscription_id,
-                {
+            if method == PAUSE_COLLECTION:
+                params: dict[str, Any] = {
                     "pause_collection": {
-                        "behavior": "void",
+                        "behavior": behavior,
                         "resumes_at": int(resumes_at.timestamp()),
                     },
                     "metadata": self._marker(idempotency_key),
-                },
-                f"{idempotency_key}:update",
-            )
+                }
+            else:
+                # The marker (with the date to resume) first, then the pause below: a
+                # retry finds the date already chosen and only pauses if still needed.
+                resume_ts = str(int(resumes_at.timestamp()))
+                params = {
+                    "metadata": self._marker(idempotency_key, **{META_PAUSE_RESUMES_AT: resume_ts})
+                }
+            self._update(subscription_id, params, f"{idempotency_key}:update")
             current = self._subscription_raw(subscription_id)
-        pause = current.get("pause_collection") or {}
-        if not pause.get("resumes_at"):
-            raise StripeGatewayError("stripe_error", "Stripe did not record the pause.")
-        resumes_at = utc_datetime(pause["resumes_at"])
-        assert resumes_at is not None
-        paused_on = utc_datetime(
-            int((current.get("metadata") or {}).get(META_ACTION_AT) or time.time())
-        )
+        if method == SUBSCRIPTION_PAUSE and current.get("status") != "paused":
+            with stripe_errors("subscriptions.pause", missing_code="subscription_not_found"):
+                self._stripe.v1.subscriptions.pause(
+                    subscription_id,
+                    {"type": "subscription"},
+                    {"idempotency_key": f"{idempotency_key}:pause"},
+                )
+            current = self._subscription_raw(subscription_id)
+        metadata = current.get("metadata") or {}
+        paused_on = utc_datetime(int(metadata.get(META_ACTION_AT) or time.time()))
         assert paused_on is not None
+        if method == PAUSE_COLLECTION:
+            pause = current.get("pause_collection") or {}
+            if not pause.get("resumes_at"):
+                raise StripeGatewayError("stripe_error", "Stripe did not record the pause.")
+            resumes = utc_datetime(pause["resumes_at"])
+            details = {"pause_method": PAUSE_COLLECTION, "pause_behavior": pause["behavior"]}
+        else:
+            if current.get("status") != "paused" or not metadata.get(META_PAUSE_RESUMES_AT):
+                raise StripeGatewayError("stripe_error", "Stripe did not record the pause.")
+            resumes = utc_datetime(int(metadata[META_PAUSE_RESUMES_AT]))
+            details = {"pause_method": SUBSCRIPTION_PAUSE, "pause_behavior": None}
+        assert resumes is not None
         return {
-            "pause_duration_days": (resumes_at.date() - paused_on.date()).days,
-            "resume_date": iso_timestamp(resumes_at),
+            "pause_duration_days": (resumes.date() - paused_on.date()).days,
+            "resume_date": iso_timestamp(resumes),
+            **details,
         }
 
+    def pause_end(self, subscription_id: str, *, pause_key: str) -> bool:
+        """Resume a subscription that the pause with ``pause_key`` put in Stripe's
+        ``paused`` status, if it is still that pause (nothing else has been done to the
+        subscription since); True when it is active again because of this call or an
+        earlier one, False when there is nothing of that pause left to end."""
+        current = self._subscription_raw(subscription_id)
+        metadata = current.get("metadata") or {}
+        key = f"{pause_key}:resume"
+        if metadata.get(META_ACTION) == key:
+            return True
+        if current.get("status") != "paused" or metadata.get(META_ACTION) != pause_key:
+            return False
+        with stripe_errors("subscriptions.resume", missing_code="subscription_not_found"):
+            self._stripe.v1.subscriptions.resume(
+                subscription_id,
+                {
+                    "billing_cycle_anchor": {"type": "now"},
+                    "payment_behavior": "resume_on_payment_attempt",
+                },
+                {"idempotency_key": f"{key}:resume"},
+            )
+        self._update(subscription_id, {"metadata": self._marker(key)}, f"{key}:update")
+        return True
+
     def resume(self, subscription_id: str, *, idempotency_key: str) -> Subscription:
-        """Collect payment again now (clears ``pause_collection``)."""
-        self._update(subscription_id, {"pause_collection": ""}, f"{idempotency_key}:update")
+        """Collect payment again now: clears ``pause_collection``, or resumes a subscription
+        that Stripe's pause endpoint paused (its billing cycle restarting now)."""
+        current = self._subscription_raw(subscription_id)
+        if current.get("status") == "paused":
+            with stripe_errors("subscriptions.resume", missing_code="subscription_not_found"):
+                self._stripe.v1.subscriptions.resume(
+                    subscription_id,
+                    {"billing_cycle_anchor": {"type": "now"}},
+                    {"idempotency_key": f"{idempotency_key}:resume"},
+                )
+        if current.get("pause_collection"):
+            self._update(subscription_id, {"pause_collection": ""}, f"{idempotency_key}:update")
         return self.subscription_get(subscription_id)
 
     def _coupon(self, coupon_id: str) -> dict[str, Any] | None:
@@ -168,9 +253,21 @@ class SubscriptionActions:
         amount_off: int | None = None,
         currency: str | None = None,
         duration_months: int | None = None,
+        policy: str = DISCOUNT_SKIP_IF_DISCOUNTED,
     ) -> dict[str, Any]:
-        """Add a coupon (the configured one, or MRRX's for these parameters) to the
-        subscription's ``discounts``, keeping any discount already there."""
+        """Apply a coupon (the configured one, or MRRX's for these parameters) to the
+        subscription, never silently over a discount already in force (the subscription's
+        own, or else its customer's), by ``policy``:
+
+        - ``skip_if_discounted``: only when no discount is in force (else
+          ``action_not_available``, nothing changed);
+        - ``replace``: the coupon alone (the subscription's own discounts are removed; a
+          customer's discount stays on the customer but no longer applies to it);
+        - ``stack``: the discounts in force kept (a customer's one reused on the
+          subscription) and the coupon added after them.
+        """
+        if policy not in DISCOUNT_POLICIES:
+            raise ValueError(f"Unknown discount policy {policy!r}")
         if coupon_id:
             coupon = self._coupon(coupon_id)
             if coupon is None:
@@ -191,12 +288,26 @@ class SubscriptionActions:
         current = self._subscription_raw(subscription_id)
         applied = coupon_ids(current.get("discounts") or [])
         if coupon["id"] not in applied and not self._done(current, idempotency_key):
-            keep = [{"discount": d["id"]} for d in current.get("discounts") or [] if d]
+            own = [d for d in current.get("discounts") or [] if isinstance(d, dict)]
+            customer = current.get("customer")
+            inherited = customer.get("discount") if isinstance(customer, dict) else None
+            # The customer's discount counts only while the subscription has none of its own.
+            before = own or ([inherited] if isinstance(inherited, dict) else [])
+            if before and policy == DISCOUNT_SKIP_IF_DISCOUNTED:
+                raise StripeGatewayError(
+                    "action_not_available",
+                    "A discount is already in force on the subscription or its customer, "
+                    "and this offer neither replaces nor adds to one.",
+                )
+            keep = [{"discount": d["id"]} for d in before] if policy == DISCOUNT_STACK else []
             self._update(
                 subscription_id,
                 {
                     "discounts": [*keep, {"coupon": coupon["id"]}],
-                    "metadata": self._marker(idempotency_key),
+                    "metadata": self._marker(
+                        idempotency_key,
+                        **{META_DISCOUNTS_BEFORE: ",".join(coupon_ids(before))[:500]},
+                    ),
                 },
                 f"{idempotency_key}:update",
             )
@@ -204,6 +315,10 @@ class SubscriptionActions:
             applied = coupon_ids(current.get("discounts") or [])
         if coupon["id"] not in applied:
             raise StripeGatewayError("stripe_error", "Stripe did not apply the coupon.")
+        metadata = current.get("metadata") or {}
+        before_ids = [c for c in (metadata.get(META_DISCOUNTS_BEFORE) or "").split(",") if c]
+        if metadata.get(META_ACTION) != idempotency_key:
+            before_ids = []  # the coupon was there already: nothing was replaced or kept
         percent = coupon.get("percent_off")
         return {
             "discount_type": "percent" if percent is not None else "amount",
@@ -212,6 +327,12 @@ class SubscriptionActions:
             else coupon["amount_off"],
             "duration_months": coupon_duration_months(coupon),
             "coupon_id": coupon["id"],
+            "discount_policy": policy,
+            # The coupons in force before: kept beside the new one (stack) or replaced.
+            "other_coupon_ids": [c for c in applied if c != coupon["id"]]
+            if policy == DISCOUNT_STACK
+            else [],
+            "replaced_coupon_ids": before_ids if policy == DISCOUNT_REPLACE else [],
         }
 
     def price_swap(
@@ -221,13 +342,15 @@ class SubscriptionActions:
         new_price_id: str,
         proration_behavior: str,
         idempotency_key: str,
+        proration_date: int | None = None,
     ) -> dict[str, Any]:
-        """Swap the subscription item's price, keeping the item."""
+        """Swap the subscription item's price, keeping the item; prorated as of
+        ``proration_date`` when given (the moment of the preview the subscriber saw)."""
         current = self._price_write(
             subscription_id,
             new_price_id=new_price_id,
             proration_behavior=proration_behavior,
-            proration_date=None,
+            proration_date=proration_date,
             idempotency_key=idempotency_key,
         )
         after = subscription_from_stripe(current)

@@ -38,11 +38,45 @@ META_ACTION = "mrrx_action"
 META_ACTION_AT = "mrrx_action_at"
 META_PREVIOUS_PRICE = "mrrx_previous_price_id"
 META_ORIGINAL_TRIAL_END = "mrrx_original_trial_end"
+# When MRRX is to resume a subscription it paused with Stripe's pause endpoint.
+META_PAUSE_RESUMES_AT = "mrrx_pause_resumes_at"
+
+# The two ways to pause: pause_collection (status unchanged, access stays on) and Stripe's
+# pause endpoint (status paused; API 2026-09-30.endive and later, flexible billing mode).
+PAUSE_COLLECTION = "pause_collection"
+SUBSCRIPTION_PAUSE = "subscription_pause"
+PAUSE_METHODS = (PAUSE_COLLECTION, SUBSCRIPTION_PAUSE)
+PAUSE_BEHAVIORS = ("void", "keep_as_draft", "mark_uncollectible")
+# The coupons in force before MRRX applied one (comma-separated), for the outcome.
+META_DISCOUNTS_BEFORE = "mrrx_discounts_before"
+# What a discount does to a discount already in force on the subscription or customer.
+DISCOUNT_SKIP_IF_DISCOUNTED = "skip_if_discounted"
+DISCOUNT_REPLACE = "replace"
+DISCOUNT_STACK = "stack"
+DISCOUNT_POLICIES = (DISCOUNT_SKIP_IF_DISCOUNTED, DISCOUNT_REPLACE, DISCOUNT_STACK)
 
 # Stripe allows four levels of expansion: customer, product name and discounts in one read.
-SUBSCRIPTION_EXPAND = ["customer", "items.data.price.product", "discounts"]
+SUBSCRIPTION_EXPAND = [
+    "customer.discount.source.coupon",
+    "items.data.price.product",
+    "discounts.source.coupon",
+]
 GONE_STATUSES = frozenset({"canceled", "incomplete_expired"})
 COMMENT_MAX = 5000
+
+
+@dataclass(frozen=True)
+class Discount:
+    """A discount on a subscription: what its coupon takes off, and until when."""
+
+    coupon_id: str
+    name: str
+    percent_off: int | float | None
+    amount_off: int | None  # minor units of ``currency``
+    currency: str | None
+    duration: str  # once | repeating | forever
+    duration_in_months: int | None
+    ends_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -67,6 +101,21 @@ class Subscription:
     cancel_at_period_end: bool
     canceled_at: datetime | None
     livemode: bool
+    # When the subscription began (Stripe's start_date): its tenure is counted from here.
+    start_date: datetime | None = None
+    # The customer's billing address country (ISO 3166-1 alpha-2, upper case), else its
+    # shipping address's; "" when neither is known or the customer came unexpanded.
+    customer_country: str = ""
+    # What the merchant wrote on the subscription; tells a customer's subscriptions apart.
+    description: str = ""
+    # How it is paused: "pause_collection" (status unchanged, invoices per behavior),
+    # "subscription_pause" (Stripe's pause endpoint: status paused), or "".
+    pause_method: str = ""
+    pause_behavior: str = ""  # pause_collection's behavior: void | keep_as_draft | ...
+    # The subscription's own discounts, coupons spelled out (when Stripe sent them expanded).
+    discounts: tuple[Discount, ...] = ()
+    # The customer's discount: it applies to the subscription only while it has none.
+    customer_discount: Discount | None = None
 
 
 @dataclass(frozen=True)
@@ -79,20 +128,6 @@ class Price:
     interval: str
     interval_count: int
     active: bool
-
-
-@dataclass(frozen=True)
-class Discount:
-    """A discount on a subscription: what its coupon takes off, and until when."""
-
-    coupon_id: str
-    name: str
-    percent_off: int | float | None
-    amount_off: int | None  # minor units of ``currency``
-    currency: str | None
-    duration: str  # once | repeating | forever
-    duration_in_months: int | None
-    ends_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -163,6 +198,8 @@ def subscription_from_stripe(data: dict[str, Any]) -> Subscription:
     product = price.get("product")
     recurring = price.get("recurring") or {}
     pause = data.get("pause_collection") or None
+    status = data.get("status") or ""
+    pause_method = SUBSCRIPTION_PAUSE if status == "paused" else (PAUSE_COLLECTION if pause else "")
     return Subscription(
         id=data["id"],
         customer_id=object_id(customer),
@@ -179,12 +216,40 @@ def subscription_from_stripe(data: dict[str, Any]) -> Subscription:
         current_period_end=utc_datetime(item.get("current_period_end")),
         trial_end=utc_datetime(data.get("trial_end")),
         discount_coupon_ids=coupon_ids(data.get("discounts") or []),
-        paused=pause is not None,
+        paused=bool(pause_method),
         pause_resumes_at=utc_datetime(pause.get("resumes_at")) if pause else None,
         cancel_at_period_end=bool(data.get("cancel_at_period_end")),
         canceled_at=utc_datetime(data.get("canceled_at")),
         livemode=bool(data.get("livemode")),
+        start_date=utc_datetime(data.get("start_date")),
+        customer_country=customer_country(customer),
+        description=data.get("description") or "",
+        pause_method=pause_method,
+        pause_behavior=(pause or {}).get("behavior") or "",
+        discounts=tuple(
+            discount_from_stripe(d)
+            for d in data.get("discounts") or []
+            if isinstance(d, dict) and _coupon_expanded(d)
+        ),
+        customer_discount=discount_from_stripe(customer["discount"])
+        if isinstance(customer, dict) and isinstance(customer.get("discount"), dict)
+        else None,
     )
+
+
+def _coupon_expanded(discount: dict[str, Any]) -> bool:
+    return isinstance((discount.get("source") or {}).get("coupon") or discount.get("coupon"), dict)
+
+
+def customer_country(customer: Any) -> str:
+    """The country of an expanded customer's address, else of its shipping address."""
+    if not isinstance(customer, dict):
+        return ""
+    for address in (customer.get("address"), (customer.get("shipping") or {}).get("address")):
+        country = (address or {}).get("country") if isinstance(address, dict) else None
+        if isinstance(country, str) and country.strip():
+            return country.strip().upper()
+    return ""
 
 
 def discount_from_stripe(data: dict[str, Any]) -> Discount:

@@ -84,6 +84,8 @@ def test_pause_voids_collection_until_midnight_and_reports_what_stripe_holds(emu
     assert details == {
         "pause_duration_days": 30,
         "resume_date": resume.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "pause_method": "pause_collection",
+        "pause_behavior": "void",
     }
     raw = stripe_subscription(emulator, s.subscription_id)
     assert raw["pause_collection"] == {
@@ -128,6 +130,9 @@ def test_discount_creates_a_deterministic_coupon_once_and_applies_it(emulator, g
         "discount_amount": 25,
         "duration_months": 3,
         "coupon_id": "mrrx_25pct_3m",
+        "discount_policy": "skip_if_discounted",
+        "other_coupon_ids": [],
+        "replaced_coupon_ids": [],
     }
     coupon = emulator.client(SEED_KEY).v1.coupons.retrieve("mrrx_25pct_3m")
     assert (coupon.percent_off, coupon.duration, coupon.duration_in_months) == (25, "repeating", 3)
@@ -163,7 +168,7 @@ def test_the_offer_coupon_is_shared_by_later_sessions(emulator, gw):
     assert len(emulator.requests(method="POST", path="/v1/coupons")) == 1
 
 
-def test_discount_with_a_configured_amount_coupon_keeps_an_existing_discount(emulator, gw):
+def test_discount_with_a_configured_amount_coupon_stacks_on_an_existing_discount(emulator, gw):
     s = seed(emulator)
     client = emulator.client(SEED_KEY)
     client.v1.coupons.create({"id": "WELCOME", "percent_off": 10, "duration": "forever"})
@@ -173,7 +178,7 @@ def test_discount_with_a_configured_amount_coupon_keeps_an_existing_discount(emu
     client.v1.subscriptions.update(s.subscription_id, {"discounts": [{"coupon": "WELCOME"}]})
 
     details = gw.discount_apply(
-        s.subscription_id, idempotency_key="ses_1:discount", coupon_id="SAVE5"
+        s.subscription_id, idempotency_key="ses_1:discount", coupon_id="SAVE5", policy="stack"
     )
 
     assert details == {
@@ -181,6 +186,9 @@ def test_discount_with_a_configured_amount_coupon_keeps_an_existing_discount(emu
         "discount_amount": 500,
         "duration_months": 1,
         "coupon_id": "SAVE5",
+        "discount_policy": "stack",
+        "other_coupon_ids": ["WELCOME"],
+        "replaced_coupon_ids": [],
     }
     raw = stripe_subscription(emulator, s.subscription_id)
     assert sorted(d["source"]["coupon"] for d in raw["discounts"]) == ["SAVE5", "WELCOME"]
