@@ -16,12 +16,12 @@ from typing import Any
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce
 
+from experiments import stats
 from experiments.models import Arm, ArmKind, Experiment, ExperimentStatus
 from retention.models import CHECKPOINT_DAYS, CheckpointStatus, SaveCheckpoint
 from sessions_app.models import Session
 from tenants.models import Tenant
 
-from . import intervals as stats
 from .analytics import COUNTS, Period, _breakdown
 from .figures import summarize
 
@@ -37,11 +37,12 @@ EXPERIMENT_DEFINITIONS: list[tuple[str, str, str]] = [
         "difference_vs_holdout",
         "Difference against the holdout",
         "A variant's figure minus the holdout's, with its 95% confidence interval. Rates "
-        "(save rate, retained at 30, 60, 90 days per session started) use the two-proportion "
-        "(Wald) interval; MRR retained at 90 days per session started, where each session "
-        "counts its retained monthly amount or 0, uses Welch's interval for a difference of "
-        "means, per currency. An interval that does not contain 0 is a difference the data "
-        "support at the 95% level.",
+        "(save rate, retained at 30, 60, 90 days per session started) use Newcombe's hybrid "
+        "score interval for a difference of two proportions, which stays honest when a rate "
+        "is 0, as the holdout's save rate is; MRR retained at 90 days per session started, "
+        "where each session counts its retained monthly amount or 0, uses Welch's interval "
+        "for a difference of means, per currency. An interval that does not contain 0 is a "
+        "difference the data support at the 95% level.",
     ),
     (
         "not_enough_data",

@@ -213,19 +213,25 @@ def test_experiment_results_against_the_holdout_with_hand_worked_intervals(live,
     assert arms["holdout"]["difference_vs_holdout"] == []
     diffs = {(d["figure"], d["currency"]): d for d in pct20["difference_vs_holdout"]}
 
-    # Save rate 0.5 against 0: 0.5 ± 1.959964 x sqrt(0.5 x 0.5 / 40 + 0) = ± 0.154949.
+    # Save rate 20/40 against 0/40, Newcombe's interval from the Wilson intervals
+    # (z = 1.959964, z² = 3.841459): 20/40 gives 0.5 ± 1.959964 x sqrt(10 + 0.960365) /
+    # 43.841459 = [0.351995, 0.648005]; 0/40 gives [0, 2 x 1.920730 / 43.841459] =
+    # [0, 0.087622]. Low: 0.5 - sqrt(0.148005² + 0.087622²) = 0.328003; high: 0.5 +
+    # sqrt(0.148005² + 0²) = 0.648005.
     save_rate = diffs[("save_rate", None)]
     assert (save_rate["value"], save_rate["holdout_value"], save_rate["difference"]) == (
         0.5, 0.0, 0.5
     )  # fmt: skip
     assert save_rate["enough_data"] is True
-    assert save_rate["ci95_low"] == pytest.approx(0.345051, abs=1e-6)
-    assert save_rate["ci95_high"] == pytest.approx(0.654949, abs=1e-6)
-    # Retained at 90 days per session: 15/40 = 0.375 ± 1.959964 x sqrt(.375 x .625 / 40).
+    assert save_rate["ci95_low"] == pytest.approx(0.328003, abs=1e-6)
+    assert save_rate["ci95_high"] == pytest.approx(0.648005, abs=1e-6)
+    # Retained at 90 days per session: 15/40 = 0.375 against 0/40; Wilson for 15/40 is
+    # (16.920730 ± 1.959964 x sqrt(5.625 + 0.960365)) / 43.841459 = [0.242230, 0.529676].
+    # Low: 0.375 - sqrt(0.132770² + 0.087622²) = 0.215923; high: 0.375 + 0.154676.
     retained = diffs[("retained_90", None)]
     assert retained["difference"] == 0.375
-    assert retained["ci95_low"] == pytest.approx(0.224972, abs=1e-6)
-    assert retained["ci95_high"] == pytest.approx(0.525028, abs=1e-6)
+    assert retained["ci95_low"] == pytest.approx(0.215923, abs=1e-6)
+    assert retained["ci95_high"] == pytest.approx(0.529676, abs=1e-6)
     # MRR per session: 15 sessions of 2900 and 25 of 0 against 40 of 0. Mean 1087.5,
     # variance (15 x 2900² - 43500² / 40) / 39 = 2,021,634.6; Welch's df = 39 (the holdout
     # has no variance), t(39) = 2.022691; margin 2.022691 x sqrt(2,021,634.6 / 40) = 454.73.
@@ -341,7 +347,7 @@ def test_the_page_shows_retention_and_experiments_as_charts_and_tables(viewer, s
     assert "<title>30 days: 32 retained</title>" in retention_chart
     assert "<title>90 days: 1 pending</title>" in retention_chart
     chart = proof.split(f'id="chart-experiment-{experiment.pk}"')[1].split("</section>")[0]
-    assert "20% off: save rate: +50.00 pts (95% CI +34.51 to +65.49)" in chart
+    assert "20% off: save rate: +50.00 pts (95% CI +32.80 to +64.80)" in chart
     assert "30% off: save rate: not enough data" in chart
     assert 'href="#def-difference_vs_holdout"' in chart
 
@@ -351,7 +357,7 @@ def test_the_page_shows_retention_and_experiments_as_charts_and_tables(viewer, s
     arms = tables["Experiment: 20 vs 30 off (running)"]
     assert arms[1] == ["20% off", "variant", "40", "50.0%", "50.0%", "50.0%", "37.5%", "10.88 USD"]
     differences = tables["Experiment: 20 vs 30 off, against the holdout"]
-    assert ["20% off", "Save rate", "+50.0 pts", "+34.5 to +65.5 pts"] in differences
+    assert ["20% off", "Save rate", "+50.0 pts", "+32.8 to +64.8 pts"] in differences
     assert ["20% off", "MRR retained at 90 days per session (USD)", "10.88 USD",
             "6.33 to 15.42"] in differences  # fmt: skip
     assert ["30% off", "Save rate", "+100.0 pts", "not enough data"] in differences

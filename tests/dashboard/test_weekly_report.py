@@ -138,9 +138,10 @@ def test_not_enough_data_is_said_and_intervals_given_when_there_is(shop):
 
     weekly_reports_send(now=MONDAY)
 
-    # 16 of 31 saved against 0 of 30: +51.6 points, ± 1.96 x sqrt(.516 x .484 / 31).
+    # 16 of 31 saved against 0 of 30: +51.6 points; Newcombe's interval from the Wilson
+    # intervals [0.348, 0.680] and [0, 0.114]: 0.516 - sqrt(0.168² + 0.114²) = 0.313.
     assert (
-        "Save rate against the holdout: +51.6 pts (95% interval: +34.0 to +69.2 pts)"
+        "Save rate against the holdout: +51.6 pts (95% interval: +31.4 to +68.0 pts)"
         in mail.outbox[0].body
     )
 
