@@ -23,6 +23,7 @@ from offers.selectors import (
     reasons_for,
 )
 
+from .deflections import DEFLECTIONS, session_deflect
 from .jobs import session_execute_enqueue_on_commit
 from .models import Action, Session, SessionStatus
 from .selectors import recent_discount_accepted
@@ -148,10 +149,16 @@ def _action_params(session: Session, action: str, pause_months: int | None) -> d
 def session_select_action(
     *, session: Session, action: str, pause_months: int | None = None
 ) -> bool:
-    """The subscriber takes an offer or confirms they want to cancel."""
+    """The subscriber takes an offer or confirms they want to cancel.
+
+    A contact or redirect offer completes the session there and then (``deflections``):
+    there is nothing to confirm, since nothing changes on the subscription.
+    """
     if action not in Action.values:
         raise ApiError("action_not_available", _("Unknown action."), details={"action": action})
     params = _action_params(session, action, pause_months)
+    if action in DEFLECTIONS:
+        return session_deflect(session=session, action=action, params=params)
     config = flow_config_get(tenant=session.tenant, livemode=session.livemode)
     now = timezone.now()
     fields: dict[str, Any] = {
@@ -330,7 +337,8 @@ def session_choose_and_confirm(
     ``offer_id``, when given, must be the shown offer for ``action``; ``pause_duration_days``
     one of the pause lengths offered (months x 30). Where the reason is optional, ``cancel``
     may also come before any survey answer, as the hosted page's "Skip to cancel": then no
-    survey is recorded, ``feedback`` included. Returns the session, now ``executing``.
+    survey is recorded, ``feedback`` included. Returns the session, now ``executing``;
+    ``completed`` for a contact or redirect offer, which needs no action on Stripe.
     """
     with transaction.atomic():
         # Locked: a reason changed meanwhile in another tab cannot swap the offers between
@@ -372,6 +380,16 @@ def session_choose_and_confirm(
                     details={"pause_duration_days": f"one of {offered}"},
                 )
             pause_months = pause_duration_days // 30
+        if action in DEFLECTIONS:
+            config = flow_config_get(tenant=locked.tenant, livemode=locked.livemode)
+            if not session_deflect(
+                session=locked,
+                action=action,
+                params=_action_params(locked, action, None),
+                feedback=feedback if config.ask_feedback else "",
+            ):
+                raise session_status_error(locked)
+            return locked
         if skipping_survey:
             if locked.status == SessionStatus.CREATED:
                 session_mark_viewed(session=locked)

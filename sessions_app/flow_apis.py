@@ -27,6 +27,7 @@ from offers.selectors import REASONS, cancel_at_period_end, flow_config_get, rea
 
 from . import flow, presentation
 from .authentication import SessionTokenAuthentication, flow_session
+from .deflections import DEFLECTIONS, redirect_target
 from .models import Action, Session, SessionStatus
 from .serializers import outcome_repr
 from .views import page_language, return_url_for
@@ -99,6 +100,11 @@ def _offer_params(action: str, params: dict[str, Any], card: dict[str, Any]) -> 
             "interval": params.get("interval"),
             "product_name": params.get("product_name"),
         }
+    if action == Action.CONTACT:
+        keys = ("message", "link", "scheduling_url", "label")
+        return {key: params[key] for key in keys if key in params}
+    if action == Action.REDIRECT:
+        return {key: params[key] for key in ("url", "label", "message") if key in params}
     return {"extension_days": params.get("days") or 14}
 
 
@@ -185,6 +191,7 @@ def flow_repr(session: Session, *, explain: bool = False) -> dict[str, Any]:
         "outcome": {**outcome, **result} if outcome and result else None,
         "failure": result if session.status == SessionStatus.FAILED else None,
         "return_url": _return_url(session),
+        "redirect_url": redirect_target(session),
     }
 
 
@@ -275,6 +282,23 @@ class FlowOfferParamsSerializer(serializers.Serializer):
     interval = serializers.CharField(required=False, help_text="downgrade")
     product_name = serializers.CharField(required=False, help_text="downgrade")
     extension_days = serializers.IntegerField(required=False, help_text="extend_trial")
+    message = serializers.CharField(
+        required=False, help_text="contact (always), redirect (optional): the merchant's words"
+    )
+    link = serializers.CharField(
+        required=False, help_text="contact: an `https://` or `mailto:` link to reach the merchant"
+    )
+    scheduling_url = serializers.CharField(
+        required=False, help_text="contact, optional: an `https://` page to book a call"
+    )
+    url = serializers.CharField(
+        required=False,
+        help_text="redirect: the merchant's page; once taken, `redirect_url` (this with "
+        "`session_id`) is where to send the subscriber",
+    )
+    label = serializers.CharField(
+        required=False, help_text="contact, redirect, coupon discount: the merchant's title"
+    )
 
     class Meta:
         ref_name = "FlowOfferParams"
@@ -307,7 +331,8 @@ class FlowIneligibleOfferSerializer(serializers.Serializer):
     action = serializers.CharField()
     reason = serializers.CharField(
         help_text="not_trialing, already_paused, discount_active, discount_recently_accepted, "
-        "currency_mismatch, no_cheaper_target or disabled"
+        "currency_mismatch, no_cheaper_target, url_not_allowed (a redirect whose URL left "
+        "the allowlist) or disabled"
     )
 
     class Meta:
@@ -380,6 +405,11 @@ class FlowSerializer(serializers.Serializer):
         help_text="once finished: where to send the subscriber; when completed it carries "
         "`session_id`, `outcome` and `#result_token=` (verify with /api/v1/results/verify)",
     )
+    redirect_url = serializers.CharField(
+        allow_null=True,
+        help_text="once completed with a `redirect` offer: the merchant's page with "
+        "`session_id` added; open it instead of `return_url`",
+    )
 
     class Meta:
         ref_name = "Flow"
@@ -425,6 +455,7 @@ _BASE_EXAMPLE = {
     "outcome": None,
     "failure": None,
     "return_url": None,
+    "redirect_url": None,
 }
 SURVEY_EXAMPLE = {
     **_BASE_EXAMPLE,
@@ -477,6 +508,27 @@ COMPLETED_EXAMPLE = {
     },
     "return_url": "https://yourapp.com/account?session_id=ses_0kz3v5x2w1q0a9b8c7d6e5f4g"
     "&outcome=pause#result_token=eyJhbGciOi...",
+}
+
+REDIRECTED_EXAMPLE = {
+    **_BASE_EXAMPLE,
+    "status": "completed",
+    "reason": SURVEY_EXAMPLE["reason"],
+    "choice": {"action": "redirect", "title": "See the Starter plan"},
+    "outcome": {
+        "action": "redirect",
+        "executed_at": "2026-01-29T15:30:00.000Z",
+        "details": {
+            "url": "https://yourapp.com/plans/starter?session_id=ses_0kz3v5x2w1q0a9b8c7d6e5f4g",
+            "label": "See the Starter plan",
+            "message": None,
+        },
+        "title": "Your subscription stays as it is",
+        "text": "Continue on the Acme website",
+    },
+    "return_url": "https://yourapp.com/account?session_id=ses_0kz3v5x2w1q0a9b8c7d6e5f4g"
+    "&outcome=redirect#result_token=eyJhbGciOi...",
+    "redirect_url": "https://yourapp.com/plans/starter?session_id=ses_0kz3v5x2w1q0a9b8c7d6e5f4g",
 }
 
 
@@ -639,13 +691,17 @@ class FlowExecuteApi(FlowApiView):
             "Records the choice (and the feedback, when the workspace asks for it) and "
             "queues the action on Stripe, in one step: it runs once, whatever is retried. "
             "Answers 202 with the session `executing`; poll `GET /api/v1/flow` for the "
-            "outcome. Other actions come after `POST /flow/survey`; `cancel` too, unless "
+            "outcome. A `contact` or `redirect` offer changes nothing on Stripe: it answers "
+            "200 with the session `completed` at once; show the contact offer's `message` "
+            "and links (`outcome.details`), or send the subscriber to `redirect_url`. "
+            "Other actions come after `POST /flow/survey`; `cancel` too, unless "
             "`reason_required` is false (strict click-to-cancel): then it may come first, "
             "and the session records no reason and no feedback."
         ),
         tags=["flow"],
         request=InputSerializer,
         responses={
+            200: FlowSerializer,
             202: FlowSerializer,
             **error_responses(
                 "validation_error",
@@ -667,7 +723,15 @@ class FlowExecuteApi(FlowApiView):
                 },
             ),
             OpenApiExample(
+                "Redirect",
+                request_only=True,
+                value={"action": "redirect", "offer_id": "redirect:ofr_0kz3v5x2w1q0a9b8c7d6e5f4j"},
+            ),
+            OpenApiExample(
                 "Executing", response_only=True, status_codes=["202"], value=EXECUTING_EXAMPLE
+            ),
+            OpenApiExample(
+                "Redirected", response_only=True, status_codes=["200"], value=REDIRECTED_EXAMPLE
             ),
         ],
     )
@@ -675,4 +739,5 @@ class FlowExecuteApi(FlowApiView):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         session = flow.session_choose_and_confirm(session=request.auth, **payload.validated_data)
-        return Response(flow_repr(session), status=202)
+        done = session.selected_action in DEFLECTIONS and session.status == SessionStatus.COMPLETED
+        return Response(flow_repr(session), status=200 if done else 202)

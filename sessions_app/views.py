@@ -30,7 +30,8 @@ from mrrx.logging import bind_session_id
 from offers.selectors import flow_config_get, reasons_for
 
 from . import flow, presentation
-from .models import FINAL_STATUSES, Session, SessionStatus
+from .deflections import redirect_target
+from .models import FINAL_STATUSES, Action, Session, SessionStatus
 from .receipts import receipt_notice
 from .tokens import SESSION_AUDIENCE, InvalidToken, flow_csrf_token, result_token, token_verify
 
@@ -217,6 +218,10 @@ def _render_step(request: HttpRequest, session: Session, token: str, **extra: An
             {
                 **base,
                 "result": presentation.result(session),
+                # A deflection's message and links stay on screen until the subscriber
+                # moves on: no timed return to the merchant.
+                "stay": session.outcome_action in (Action.CONTACT, Action.REDIRECT),
+                "links": presentation.result_links(session),
                 "return_url": return_url_for(session)
                 if status == SessionStatus.COMPLETED
                 else None,
@@ -327,7 +332,10 @@ def _hosted_flow(request: HttpRequest, session: Session, token: str) -> HttpResp
                 for name, value in limit.headers().items():
                     response[name] = value
                 return response
-        response = HttpResponseRedirect(reverse("flow", kwargs={"token": token}))
+        # A redirect offer taken (now or by an earlier submit) sends the subscriber to the
+        # merchant's page; every other step comes back to the flow's own page.
+        target = redirect_target(session) or reverse("flow", kwargs={"token": token})
+        response = HttpResponseRedirect(target)
         for name, value in limit.headers().items():
             response[name] = value
         return response
