@@ -1,10 +1,15 @@
-"""The analytics page for a workspace with 100,000 sessions: render time, p50 and p99.
+"""The analytics page and GET /api/v1/analytics for a workspace with 100,000 sessions:
+render and answer times, p50 and p99.
 
 Builds the sessions with bulk_create on the configured database server, in a database of
 its own (made and dropped here, so that neither other benchmarks' rows nor their dead
 tuples weigh on it), all started within the page's default 30-day range so that every one
 is counted; vacuums as autovacuum would; then renders /admin/analytics/ through Django's
-test client as a signed-in viewer. Needs DATABASE_URL (PostgreSQL):
+test client as a signed-in viewer, and asks the analytics API (totals, then each
+``group_by``) with an ``analytics:read`` key. A third of the sessions are in a running
+experiment (two arms and a holdout), and every saved one has its save with 30/60/90-day
+checkpoints, so that retention and experiment results are computed on real volumes.
+Needs DATABASE_URL (PostgreSQL):
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python -m bench analytics
 """
@@ -21,9 +26,11 @@ from urllib.parse import urlsplit, urlunsplit
 SESSIONS = int(os.environ.get("BENCH_ANALYTICS_SESSIONS", "100000"))
 RUNS = int(os.environ.get("BENCH_ANALYTICS_RUNS", "40"))
 BUDGET_MS = 300
+API_BUDGET_MS = 500
+ARMS = ("pct20", "pct30", "holdout")
 
 
-def _sessions(tenant, count: int) -> list:  # type: ignore[no-untyped-def]
+def _sessions(tenant, count: int, experiment_id: str = "") -> list:  # type: ignore[no-untyped-def]
     from django.utils import timezone
 
     from mrrx.ids import new_id
@@ -44,6 +51,7 @@ def _sessions(tenant, count: int) -> list:  # type: ignore[no-untyped-def]
                   "expired" if roll < 0.95 else "failed")  # fmt: skip
         amount, currency, interval, interval_count = rng.choice(prices)
         opened = status != "expired"
+        in_experiment = bool(experiment_id) and rng.random() < 0.33
         rows.append(
             Session(
                 id=new_id("ses"),
@@ -73,9 +81,49 @@ def _sessions(tenant, count: int) -> list:  # type: ignore[no-untyped-def]
                 created_at=created,
                 viewed_at=created if opened else None,
                 expires_at=created + timedelta(hours=24),
+                experiment_id=experiment_id if in_experiment else "",
+                experiment_arm=rng.choice(ARMS) if in_experiment else "",
             )
         )
     return rows
+
+
+def _saves(sessions: list) -> tuple[list, list]:  # type: ignore[no-untyped-def]
+    """A save per saved session, and its three checkpoints (most retained, some churned,
+    the 90-day ones of recent saves pending)."""
+    from mrrx.ids import new_id
+    from retention.models import Save, SaveCheckpoint
+
+    rng = random.Random(11)
+    saves, checkpoints = [], []
+    for session in sessions:
+        if session.status != "completed" or session.outcome_action == "cancel":
+            continue
+        save = Save(
+            id=new_id("sav"),
+            tenant_id=session.tenant_id,
+            livemode=session.livemode,
+            session_id=session.id,
+            customer_id=session.customer_id,
+            subscription_id=session.subscription_id,
+            outcome_action=session.outcome_action,
+            saved_at=session.created_at,
+            mrr_amount=session.price_amount,
+            currency=session.price_currency,
+        )
+        saves.append(save)
+        churn_day = rng.choice((30, 60, 90, None, None, None))
+        for day in (30, 60, 90):
+            status = "churned" if churn_day is not None and day >= churn_day else "retained"
+            checkpoints.append(
+                SaveCheckpoint(
+                    save_record_id=save.id,
+                    day=day,
+                    due_at=session.created_at + timedelta(days=day),
+                    status="pending" if day == 90 and rng.random() < 0.3 else status,
+                )
+            )
+    return saves, checkpoints
 
 
 def main() -> None:
@@ -114,7 +162,10 @@ def _run() -> None:
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
 
+    from experiments.models import Arm, ArmKind, Experiment, ExperimentStatus
+    from retention.models import Save, SaveCheckpoint
     from sessions_app.models import Session
     from tenants.models import Membership
     from tenants.services import tenant_create
@@ -125,14 +176,31 @@ def _run() -> None:
     user = UserFactory(username="bench-viewer")
     Membership.objects.create(user=user, tenant=tenant, role=Membership.Role.VIEWER)
     started = time.perf_counter()
-    rows = _sessions(tenant, SESSIONS)
+    experiment = Experiment.objects.create(
+        tenant=tenant,
+        livemode=True,
+        name="Bench: 20% vs 30% off",
+        status=ExperimentStatus.RUNNING,
+        started_at=timezone.now() - timedelta(days=60),
+    )
+    for position, key in enumerate(ARMS):
+        kind = ArmKind.HOLDOUT if key == "holdout" else ArmKind.VARIANT
+        Arm.objects.create(experiment=experiment, key=key, name=key, kind=kind, position=position)
+    rows = _sessions(tenant, SESSIONS, experiment.pk)
     for offset in range(0, len(rows), 10000):
         Session.objects.bulk_create(rows[offset : offset + 10000])
+    saves, checkpoints = _saves(rows)
+    Save.objects.bulk_create(saves, batch_size=10000)
+    SaveCheckpoint.objects.bulk_create(checkpoints, batch_size=10000)
     with connection.cursor() as cursor:
         # What autovacuum does soon after a load: statistics, and the visibility map
         # that lets PostgreSQL answer from the index alone.
-        cursor.execute("VACUUM ANALYZE sessions_app_session")
-    print(f"analytics: {SESSIONS:,} sessions built in {time.perf_counter() - started:.1f} s")
+        for table in ("sessions_app_session", "retention_save", "retention_savecheckpoint"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+    print(
+        f"analytics: {SESSIONS:,} sessions, {len(saves):,} saves and {len(checkpoints):,} "
+        f"checkpoints built in {time.perf_counter() - started:.1f} s"
+    )
 
     client = Client()
     client.force_login(user)
@@ -154,6 +222,42 @@ def _run() -> None:
         f"p99 {p99:.0f} ms ({len(queries)} queries; budget {BUDGET_MS} ms: "
         f"{'within' if p99 < BUDGET_MS else 'OVER'})"
     )
+    _api(tenant)
+
+
+def _api(tenant) -> None:  # type: ignore[no-untyped-def]
+    """GET /api/v1/analytics over the page's default range: totals, then each group_by."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from tenants.models import SCOPE_ANALYTICS_READ
+    from tenants.services import apikey_issue
+
+    tenant.rate_limit_overrides = {"analytics.read": 100_000}
+    tenant.save(update_fields=["rate_limit_overrides"])
+    _, key = apikey_issue(tenant=tenant, livemode=True, scopes=[SCOPE_ANALYTICS_READ])
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+    for group_by in ("", "reason", "offer", "arm", "day"):
+        query = {"group_by": group_by} if group_by else {}
+        for _ in range(3):
+            assert client.get("/api/v1/analytics", query).status_code == 200
+        timings = []
+        for _ in range(RUNS):
+            started = time.perf_counter()
+            response = client.get("/api/v1/analytics", query)
+            timings.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, response.content[:300]
+        with CaptureQueriesContext(connection) as queries:
+            client.get("/api/v1/analytics", query)
+        timings.sort()
+        p50 = statistics.median(timings)
+        p99 = timings[max(0, int(len(timings) * 0.99) - 1)]
+        print(
+            f"analytics API{' group_by=' + group_by if group_by else ''}, {SESSIONS:,} "
+            f"sessions, {RUNS} calls: p50 {p50:.0f} ms, p99 {p99:.0f} ms ({len(queries)} "
+            f"queries; budget {API_BUDGET_MS} ms: {'within' if p99 < API_BUDGET_MS else 'OVER'})"
+        )
 
 
 if __name__ == "__main__":
