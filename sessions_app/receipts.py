@@ -8,6 +8,9 @@ retried after a backoff (``receipts_dispatch_due``, every minute), a bounded num
 times, then marked failed. A worker that stops mid-send leaves its claim behind; it is
 marked failed rather than sent again, since the message may have gone out.
 
+A session completed by a contact or redirect offer gets no receipt (``deflections``):
+nothing changed on the subscription for one to confirm.
+
 The subscriber's address is personal data: logs only ever carry it masked
 (``email_mask``).
 """
