@@ -24,6 +24,7 @@ from django.db.models.functions import Coalesce, TruncDate
 
 from experiments.models import Arm
 from retention.models import CHECKPOINT_DAYS, CheckpointStatus, SaveCheckpoint
+from sessions_app.deflections import DEFLECTIONS
 from sessions_app.models import Action, Reason, SessionStatus, Source
 from tenants.models import Tenant
 
@@ -47,8 +48,6 @@ from .analytics import (
 GROUP_BY = ("reason", "offer", "arm", "day")
 # Custom sessions carry no arm, and their offers are the merchant's labels, not MRRX offers.
 CUSTOM_GROUP_BY = ("reason", "day")
-# Outcomes that answered the subscriber without touching the subscription.
-DEFLECTIONS = (Action.CONTACT, Action.REDIRECT)
 NO_GROUP = "none"
 
 RETENTION_DEFINITIONS: list[tuple[str, str, str]] = [
@@ -100,20 +99,9 @@ def definition_key(term: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", term.lower()).strip("_")
 
 
-# Used only while the page's own definitions have no entry for deflections.
-DEFLECTED_DEFINITION = (
-    "deflected",
-    "Deflected",
-    "Completed sessions whose outcome was a contact or redirect offer: the subscriber was "
-    "answered and the subscription left as it was.",
-)
-
-
 def all_definitions() -> list[tuple[str, str, str]]:
     """Every definition the page prints, as (key, term, text)."""
     page = [(definition_key(term), term, text) for term, text in DEFINITIONS + SOURCE_DEFINITIONS]
-    if not any(key == "deflected" for key, _, _ in page):
-        page.append(DEFLECTED_DEFINITION)
     return page + RETENTION_DEFINITIONS + GROUP_DEFINITIONS
 
 
