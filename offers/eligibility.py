@@ -6,13 +6,14 @@ offer considered, so the session can record why an offer was not shown.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tenants.selectors import return_url_allowed
 
-from .models import FlowConfig, Offer, OfferAction, Reason
+from .models import Flow, FlowConfig, Offer, OfferAction, Reason
 
 # Why an offer was not shown.
 NOT_TRIALING = "not_trialing"
@@ -24,6 +25,10 @@ NO_CHEAPER_TARGET = "no_cheaper_target"
 # A redirect whose URL has left the workspace's return URL allowlist since it was set.
 URL_NOT_ALLOWED = "url_not_allowed"
 DISABLED = "disabled"
+# A pause skips monthly payments. A subscription invoiced for longer than a month at a time
+# (yearly, quarterly) has no payment in most months to skip, and a pause over its renewal
+# would void a whole period's invoice, far more than the months the offer names.
+BILLING_PERIOD_TOO_LONG = "billing_period_too_long"
 
 DEFAULT_TRIAL_EXTENSION_ID = "extend_trial:default"
 
@@ -95,12 +100,14 @@ def offers_evaluate(
     subscription: dict[str, Any],
     recent_discount_accepted: bool,
     arm_offers: Sequence[ArmOffer] | None = None,
+    flow: Flow | None = None,
 ) -> list[OfferDecision]:
     """Every offer considered for ``reason``, in order, each shown or not and why.
 
     ``subscription`` is the session's snapshot: ``status``, ``price_id``, ``amount``,
     ``currency``, ``interval`` (and optionally ``interval_count``), ``trial_end``,
-    ``discount_coupon_ids``, ``paused``, ``cancel_at_period_end``.
+    ``discount_coupon_ids`` (and ``customer_discount``), ``paused``,
+    ``cancel_at_period_end``.
 
     With ``trial_extension_first``, a trial extension leads the list: the reason's own
     first enabled ``extend_trial`` offer if it has one, else one of
@@ -108,6 +115,9 @@ def offers_evaluate(
 
     ``arm_offers``, from the session's experiment arm, replace the reason's configured
     offers (checked for eligibility just the same); None keeps the configured ones.
+
+    ``flow`` is the session's segment flow (``offers.segments``): its own offers are
+    considered; None means the default flow, the configuration's offers without a flow.
     """
     if reason not in Reason.values:
         raise ValueError(f"Unknown reason {reason!r}")
@@ -118,7 +128,7 @@ def offers_evaluate(
             for n, o in enumerate(arm_offers)
         ]  # fmt: skip
     else:
-        offers = list(config.offers.filter(reason=reason).order_by("position", "id"))
+        offers = list(config.offers.filter(reason=reason, flow=flow).order_by("position", "id"))
     decisions: list[OfferDecision] = []
     if config.trial_extension_first:
         own = next((o for o in offers if o.action == OfferAction.EXTEND_TRIAL and o.enabled), None)
@@ -147,9 +157,15 @@ def _decide(offer: Offer, subscription: dict[str, Any], recent_discount: bool) -
     if offer.action == OfferAction.PAUSE:
         if subscription.get("paused"):
             return _hidden(offer_id, offer.action, params, ALREADY_PAUSED)
+        if billing_period_months(subscription) > 1:
+            return _hidden(offer_id, offer.action, params, BILLING_PERIOD_TOO_LONG)
         return _shown(offer_id, offer.action, params)
     if offer.action == OfferAction.DISCOUNT:
-        if subscription.get("discount_coupon_ids"):
+        # "skip_if_discounted" (the default) holds the offer back while a discount is in
+        # force, the subscription's own or its customer's; "replace" and "stack" say
+        # what to do with it instead, so the offer is shown.
+        policy = params.get("policy", "skip_if_discounted")
+        if policy == "skip_if_discounted" and discount_in_force(subscription):
             return _hidden(offer_id, offer.action, params, DISCOUNT_ACTIVE)
         if recent_discount:
             return _hidden(offer_id, offer.action, params, DISCOUNT_RECENTLY_ACCEPTED)
@@ -157,7 +173,7 @@ def _decide(offer: Offer, subscription: dict[str, Any], recent_discount: bool) -
         currency = params.get("currency")
         if "amount_off" in params and currency != subscription.get("currency"):
             return _hidden(offer_id, offer.action, params, CURRENCY_MISMATCH)
-        return _shown(offer_id, offer.action, params)
+        return _shown(offer_id, offer.action, _discount_per_year(params, subscription))
     if offer.action == OfferAction.CONTACT:
         # Talking to the merchant suits every subscriber: nothing on Stripe to check.
         return _shown(offer_id, offer.action, params)
@@ -170,6 +186,34 @@ def _decide(offer: Offer, subscription: dict[str, Any], recent_discount: bool) -
             return _hidden(offer_id, offer.action, params, URL_NOT_ALLOWED)
         return _shown(offer_id, offer.action, params)
     raise ValueError(f"Unknown offer action {offer.action!r}")
+
+
+def billing_period_months(subscription: dict[str, Any]) -> float:
+    """How many months one invoice of the subscription pays for (a week: about 0.23)."""
+    count = subscription.get("interval_count") or 1
+    per_interval = {"day": 12 / 365, "week": 12 / 52, "month": 1, "year": 12}
+    return per_interval.get(subscription.get("interval") or "month", 1) * count
+
+
+def _discount_per_year(params: dict, subscription: dict[str, Any]) -> dict:
+    """A discount of some months on a yearly price, as whole years.
+
+    Stripe applies a repeating coupon to the invoices made while it lasts, and a yearly
+    subscription is invoiced once a year: "3 months off" applied mid-year would end before
+    the next invoice and save nothing. So the months round up to whole billing years
+    ("20% off your next year"), which always take in the next renewal.
+    """
+    months = params.get("duration_months")
+    if subscription.get("interval") != "year" or not isinstance(months, int) or months < 1:
+        return params
+    years_per_invoice = subscription.get("interval_count") or 1
+    years = math.ceil(months / (12 * years_per_invoice)) * years_per_invoice
+    return {**params, "duration_months": 12 * years, "duration_years": years}
+
+
+def discount_in_force(subscription: dict[str, Any]) -> bool:
+    """Whether the session's snapshot shows a discount on the subscription or its customer."""
+    return bool(subscription.get("discount_coupon_ids") or subscription.get("customer_discount"))
 
 
 def _trial_extension(offer_id: str, params: dict, subscription: dict[str, Any]) -> OfferDecision:

@@ -82,8 +82,43 @@ def _check_keys(
         errors.append(f"Missing key(s) for {what}: {', '.join(missing)}.")
 
 
+PAUSE_METHODS = ("pause_collection", "subscription_pause")
+PAUSE_BEHAVIORS = ("void", "keep_as_draft", "mark_uncollectible")
+DISCOUNT_POLICIES = ("skip_if_discounted", "replace", "stack")
+
+
+def _pause_how(params: dict, errors: list[str]) -> dict:
+    """How Stripe pauses: ``pause_collection`` (the default; ``behavior`` void by default)
+    or ``subscription_pause`` (Stripe's pause endpoint, which takes no behavior). Absent
+    keys stay absent: their defaults are the gateway's."""
+    method = params.get("method", "pause_collection")
+    if method not in PAUSE_METHODS:
+        errors.append(f"method must be one of {', '.join(PAUSE_METHODS)} (got {method!r}).")
+        return {}
+    if method == "subscription_pause":
+        if "behavior" in params:
+            errors.append(
+                "behavior goes with method pause_collection only: Stripe's pause endpoint "
+                "makes no invoices while paused."
+            )
+        return {"method": method}
+    behavior = params.get("behavior", "void")
+    if behavior not in PAUSE_BEHAVIORS:
+        errors.append(f"behavior must be one of {', '.join(PAUSE_BEHAVIORS)} (got {behavior!r}).")
+        return {}
+    # Only what the merchant said is kept: an offer without them pauses as it always has.
+    return {key: params[key] for key in ("method", "behavior") if key in params}
+
+
 def _pause(params: dict, errors: list[str]) -> dict:
-    _check_keys(errors, params, ("months_options",), "a pause offer", required=("months_options",))
+    _check_keys(
+        errors,
+        params,
+        ("months_options", "method", "behavior"),
+        "a pause offer",
+        required=("months_options",),
+    )
+    how = _pause_how(params, errors)
     options = params.get("months_options")
     if "months_options" not in params:
         return {}
@@ -97,10 +132,26 @@ def _pause(params: dict, errors: list[str]) -> dict:
         _int_in_range(errors, months, "Each pause length", PAUSE_MONTHS_MIN, PAUSE_MONTHS_MAX)
     if len(set(map(repr, options))) != len(options):
         errors.append("months_options lists the same pause length twice.")
-    return {"months_options": list(options)}
+    return {"months_options": list(options), **how}
+
+
+def _policy(params: dict, errors: list[str]) -> str:
+    policy = params.get("policy", "skip_if_discounted")
+    if policy not in DISCOUNT_POLICIES:
+        errors.append(f"policy must be one of {', '.join(DISCOUNT_POLICIES)} (got {policy!r}).")
+    return policy
 
 
 def _discount(params: dict, errors: list[str]) -> dict:
+    """A discount's coupon terms and its ``policy`` toward a discount already in force:
+    ``skip_if_discounted`` (the default), ``replace`` or ``stack``."""
+    policy = _policy(params, errors)
+    terms = {key: value for key, value in params.items() if key != "policy"}
+    cleaned = _discount_terms(terms, errors)
+    return {**cleaned, "policy": policy} if cleaned and "policy" in params else cleaned
+
+
+def _discount_terms(params: dict, errors: list[str]) -> dict:
     kinds = [key for key in ("percent_off", "amount_off", "coupon_id") if key in params]
     if len(kinds) != 1:
         errors.append(
