@@ -1,20 +1,51 @@
-"""Run every benchmark module in bench/ (each has a ``main()``), or the ones named."""
+"""Run the benchmarks in bench/ and print one table of their figures.
+
+    python -m bench                     every module but the soak, then the table
+    python -m bench sessions webhooks   the ones named
+    python -m bench soak --minutes 30   the soak (never part of the default run)
+
+Each module has a ``main()``; its figures (``bench.report``) are printed together at the
+end: each figure, its ceiling from the same run, the ratio and the target.
+"""
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import pkgutil
-import sys
+import time
 from pathlib import Path
+
+from . import report
+
+# Not benchmark modules, or too long for the default run (asked for by name).
+NOT_MODULES = {"__main__", "common", "profiling", "report", "settings", "urls"}
+NOT_BY_DEFAULT = {"soak"}
 
 
 def main() -> None:
-    names = sys.argv[1:] or sorted(
-        m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name != "__main__"
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("modules", nargs="*", help="bench modules to run (default: all)")
+    parser.add_argument(
+        "--minutes", type=float, default=None, help="how long the soak runs (default 30)"
     )
+    args = parser.parse_args()
+    if args.minutes is not None:
+        import os
+
+        os.environ["BENCH_SOAK_MINUTES"] = str(args.minutes)
+    names = args.modules or sorted(
+        m.name
+        for m in pkgutil.iter_modules([str(Path(__file__).parent)])
+        if m.name not in NOT_MODULES | NOT_BY_DEFAULT
+    )
+    started = time.monotonic()
     for name in names:
         print(f"== bench/{name}.py", flush=True)
-        importlib.import_module(f"bench.{name}").main()
+        report.add_returned(importlib.import_module(f"bench.{name}").main())
+    if report.FIGURES:
+        print(f"\n== figures ({', '.join(names)}; {time.monotonic() - started:.0f} s)")
+        print(report.table(), flush=True)
 
 
 if __name__ == "__main__":
