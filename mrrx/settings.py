@@ -472,6 +472,23 @@ CELERY_BEAT_SCHEDULE["weekly-reports-send"] = {
     "task": "dashboard.tasks.weekly_reports_send",
     "schedule": timedelta(hours=1),
 }
+# Save verification (retention): each save's 30/60/90-day checkpoints settle from inbound
+# Stripe events once due and RETENTION_SETTLE_AFTER has passed (room for late events);
+# what events did not settle is re-checked through the gateway at RETENTION_RECHECK_RATE
+# reads a second (Stripe allows 100 live, 25 in test mode), for at most
+# RETENTION_RECHECK_SECONDS a pass; a subscription Stripe would not tell is tried again
+# after RETENTION_RECHECK_RETRY.
+RETENTION_SETTLE_AFTER = timedelta(
+    minutes=env.int("RETENTION_SETTLE_AFTER_MINUTES", default=60)
+)
+RETENTION_RECHECK_RATE = env.float("RETENTION_RECHECK_RATE", default=20.0)
+RETENTION_RECHECK_SECONDS = env.float("RETENTION_RECHECK_SECONDS", default=40.0)
+RETENTION_RECHECK_RETRY = timedelta(hours=env.int("RETENTION_RECHECK_RETRY_HOURS", default=24))
+CELERY_BEAT_SCHEDULE["retention-saves-verify"] = {
+    "task": "retention.tasks.saves_verify",
+    "schedule": timedelta(minutes=1),
+    "options": {"queue": "default", "expires": 60},
+}
 # Every periodic task this often instead, in seconds: a test (or anyone watching the log)
 # sees each one run several times within a short run. Keep below the last schedule entry.
 if _beat_every := env.float("MRRX_BEAT_EVERY_SECONDS", default=0):

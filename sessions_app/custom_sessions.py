@@ -18,6 +18,10 @@ from mrrx.formats import iso_timestamp
 from tenants.models import Tenant
 
 from .models import CustomSession
+from .outcomes import outcome_recorded
+
+# The columns whose change the layers above hear of (a save to verify, or no longer).
+SAVE_FIELDS = frozenset({"outcome_action", "outcome_details", "subscription_id", "mrr_amount"})
 
 
 def _columns(fields: dict[str, Any]) -> dict[str, Any]:
@@ -67,6 +71,8 @@ def custom_session_upsert(
                     record = CustomSession.objects.create(
                         **lookup, started_at=started_at, created_at=now, updated_at=now, **columns
                     )
+                if columns.keys() & SAVE_FIELDS:
+                    outcome_recorded(kind="custom_session", record_id=record.pk)
                 return record, True
             except IntegrityError:
                 record = CustomSession.objects.select_for_update().get(**lookup)
@@ -74,6 +80,8 @@ def custom_session_upsert(
             setattr(record, name, value)
         record.updated_at = now
         record.save(update_fields=[*columns, "updated_at"])
+        if columns.keys() & SAVE_FIELDS:
+            outcome_recorded(kind="custom_session", record_id=record.pk)
     return record, False
 
 

@@ -24,6 +24,7 @@ from webhooks.services import event_emit
 
 from .jobs import session_execute_enqueue
 from .models import Action, Session, SessionStatus
+from .outcomes import outcome_recorded
 from .receipts import receipt_record
 from .serializers import session_event_data
 
@@ -133,6 +134,7 @@ def session_complete(*, session: Session, details: dict[str, Any]) -> bool:
             target=session,
             changes={"outcome_action": session.outcome_action},
         )
+        outcome_recorded(kind="session", record_id=session.id)
     record_session_completed(
         outcome=session.selected_action, source=session.source, livemode=session.livemode
     )

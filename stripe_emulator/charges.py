@@ -71,8 +71,15 @@ def _period_lines(call: Call, sub: dict[str, Any], at: int) -> tuple[int, list[d
     return period_end, lines
 
 
-def invoice_period(call: Call, sub: dict[str, Any], billing_reason: str) -> dict[str, Any] | None:
-    """Invoice the period starting now (`call.now`) and collect it; None while paused."""
+def invoice_period(
+    call: Call, sub: dict[str, Any], billing_reason: str, *, announce: bool = True
+) -> dict[str, Any] | None:
+    """Invoice the period starting now (`call.now`) and collect it; None while paused.
+
+    A payment that fails turns the subscription `past_due`, one paid makes it `active`
+    again; with `announce` that change gets its own `customer.subscription.updated`,
+    without it the caller sends it in the event it is about to emit anyway.
+    """
     if sub.get("pause_collection"):
         return None
     at = call.now
@@ -114,10 +121,11 @@ def invoice_period(call: Call, sub: dict[str, Any], billing_reason: str) -> dict
     call.emit(event, call.render("invoices", invoice))
     status = "active" if paid else "past_due"
     if sub["status"] in ("active", "past_due") and sub["status"] != status:
-        before = call.render("subscriptions", sub)
+        before = call.render("subscriptions", sub) if announce else None
         sub["status"] = status
-        after = call.render("subscriptions", sub)
-        call.emit("customer.subscription.updated", after, diff(before, after))
+        if before is not None:
+            after = call.render("subscriptions", sub)
+            call.emit("customer.subscription.updated", after, diff(before, after))
     return invoice
 
 

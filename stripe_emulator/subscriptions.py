@@ -877,7 +877,8 @@ def _transition(call: Call, rec: dict[str, Any], at: int, kind: str) -> None:
             for d in rec["discounts"]
             if (call.ns.tables["discounts"][d].get("end") or at + 1) > at
         ]
+    if kind in ("trial_end", "renew"):
+        # The status a payment leaves travels in the period's own update event.
+        invoice_period(call, rec, "subscription_cycle", announce=False)
     after = call.render("subscriptions", rec)
     call.emit("customer.subscription.updated", after, diff(before, after))
-    if kind in ("trial_end", "renew"):
-        invoice_period(call, rec, "subscription_cycle")

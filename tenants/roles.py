@@ -40,6 +40,8 @@ ACCESS: dict[str, Access] = {
     "billing.stripeevent": Access(view=OWNER, actions=OWNER),
     "offers.flowconfig": Access(view=ADMIN, change=ADMIN),
     "offers.offer": Access(view=ADMIN, add=ADMIN, change=ADMIN, delete=ADMIN),
+    # Segment flows: who gets which reasons and offers.
+    "offers.flow": Access(view=ADMIN, add=ADMIN, change=ADMIN, delete=ADMIN),
     "webhooks.endpoint": Access(view=ADMIN, add=ADMIN, change=ADMIN, delete=ADMIN, actions=ADMIN),
     # The delivery log is readable by everyone in the workspace; resending is an admin's.
     "webhooks.event": Access(view=VIEWER, actions=ADMIN),
@@ -57,6 +59,9 @@ ACCESS: dict[str, Access] = {
         view=VIEWER, add=OWNER, change=OWNER, delete=OWNER, actions=OWNER
     ),
     "experiments.arm": Access(view=VIEWER, add=OWNER, change=OWNER, delete=OWNER),
+    # Saves checked against Stripe at 30/60/90 days: read by everyone, written only by the
+    # verification itself.
+    "retention.save": Access(view=VIEWER),
     # Who changed what: for those who make changes, not for viewers.
     "audit.auditentry": Access(view=ADMIN, actions=ADMIN),
 }
