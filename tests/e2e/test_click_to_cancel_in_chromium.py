@@ -45,12 +45,15 @@ class Setup:
         return set(self.shown or self.offers) | ({"extend_trial"} if self.trialing else set())
 
 
-ALL = ("pause", "discount", "downgrade")
+ALL = ("pause", "discount", "downgrade", "contact", "redirect")
 SETUPS = [
     Setup("no-offers"),
     Setup("pause", offers=("pause",)),
     Setup("discount", offers=("discount",)),
     Setup("downgrade", offers=("downgrade",)),
+    Setup("contact", offers=("contact",)),
+    Setup("redirect", offers=("redirect",)),
+    Setup("strict-deflections", offers=("contact", "redirect"), strict=True),
     Setup("extend-trial", trialing=True),
     Setup("all-offers", offers=ALL, trialing=True),
     Setup("all-offers-no-feedback", offers=ALL, trialing=True, ask_feedback=False),
@@ -172,8 +175,14 @@ def _cancel(page, route: str) -> Walk:  # type: ignore[no-untyped-def]
     raise AssertionError(f"no result after {walk.clicks} clicks: {walk.steps}")
 
 
+# A merchant page a redirect offer may send subscribers to (never followed here).
+HELP_ORIGIN = "https://help.acme.example"
+
+
 def _configure(shop, setup: Setup, seeded: list) -> None:  # type: ignore[no-untyped-def]
     shop.tenant.strict_click_to_cancel = setup.strict
+    if HELP_ORIGIN not in shop.tenant.return_url_allowlist:
+        shop.tenant.return_url_allowlist = [*shop.tenant.return_url_allowlist, HELP_ORIGIN]
     shop.tenant.save()
     config = flow_config_get(tenant=shop.tenant, livemode=False)
     flow_config_update(
@@ -198,6 +207,12 @@ def _configure(shop, setup: Setup, seeded: list) -> None:  # type: ignore[no-unt
                 for s in seeded
             }
         },
+        OfferAction.CONTACT: {
+            "message": "Tell us what would make it worth keeping.",
+            "email": "help@acme.example",
+            "scheduling_url": "https://cal.acme.example/15min",
+        },
+        OfferAction.REDIRECT: {"url": f"{HELP_ORIGIN}/downgrade", "label": "See cheaper plans"},
     }
     for action in setup.offers:
         offer_create(config=config, reason=REASON, action=action, params=params[action])
