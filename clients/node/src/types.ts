@@ -96,6 +96,15 @@ export interface Session {
   livemode: boolean;
   /** `flow`: a subscriber's session; `api`: a direct cancel by your backend. */
   source: "flow" | "api";
+  /** The experiment and arm the session was assigned to; null when none was running. */
+  experiment: SessionExperiment | null;
+}
+
+export interface SessionExperiment {
+  /** `exp_...` */
+  id: string;
+  /** The arm's key, e.g. `pct30` or `holdout`. */
+  arm: string;
 }
 
 export interface SessionListParams {
@@ -238,6 +247,8 @@ export interface CustomerExportCounts {
   /** Listed under their hub session's `actions`. */
   hub_actions: number;
   receipts: number;
+  saves: number;
+  invoice_payments: number;
   events: number;
   stripe_events: number;
   audit_entries: number;
@@ -260,6 +271,10 @@ export interface CustomerExport {
   /** Each with its `actions`. */
   hub_sessions: CustomerExportRow[];
   receipts: CustomerExportRow[];
+  /** Saves checked against Stripe, each with its 30/60/90-day `checkpoints`. */
+  saves: CustomerExportRow[];
+  /** Invoices paid (or payments failed) on the customer's saved subscriptions. */
+  invoice_payments: CustomerExportRow[];
   /** Webhook events whose `data` names the customer, with `payload` and `deliveries`. */
   events: CustomerExportRow[];
   /** Inbound Stripe events naming the customer, `payload` as Stripe sent it. */
@@ -442,6 +457,7 @@ export interface WebhookEvent {
     status: SessionStatus | null;
     end_reason: string | null;
     error: unknown;
+    experiment: SessionExperiment | null;
     /** `customer.erased`: the rows changed, per kind. */
     counts?: Record<string, number>;
     [field: string]: unknown;

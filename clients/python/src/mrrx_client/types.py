@@ -66,6 +66,11 @@ class SurveyResponse(TypedDict):
     feedback: str | None
 
 
+class SessionExperiment(TypedDict):
+    id: str  # exp_...
+    arm: str  # the arm's key, e.g. "pct30" or "holdout"
+
+
 class Session(TypedDict):
     id: str
     status: SessionStatus
@@ -79,6 +84,8 @@ class Session(TypedDict):
     return_url: str | None
     livemode: bool
     source: Source
+    # The experiment and arm the session was assigned to; None when none was running.
+    experiment: SessionExperiment | None
 
 
 class SessionCreated(TypedDict):
@@ -239,6 +246,8 @@ class CustomerExportCounts(TypedDict):
     hub_sessions: int
     hub_actions: int  # listed under their hub session's ``actions``
     receipts: int
+    saves: int
+    invoice_payments: int
     events: int
     stripe_events: int
     audit_entries: int
@@ -260,6 +269,8 @@ class CustomerExport(TypedDict):
     custom_sessions: list[dict[str, Any]]
     hub_sessions: list[dict[str, Any]]  # each with its ``actions``
     receipts: list[dict[str, Any]]
+    saves: list[dict[str, Any]]  # each with its 30/60/90-day ``checkpoints``
+    invoice_payments: list[dict[str, Any]]
     events: list[dict[str, Any]]  # webhook events, with ``payload`` and ``deliveries``
     stripe_events: list[dict[str, Any]]  # ``payload`` as Stripe sent it
     audit_entries: list[dict[str, Any]]
@@ -443,6 +454,7 @@ class WebhookEventData(TypedDict, total=False):
     status: SessionStatus | None
     end_reason: str | None
     error: Any
+    experiment: SessionExperiment | None
     counts: dict[str, int]
 
 
