@@ -37,6 +37,8 @@ export class MrrxFlow {
   /**
    * Their choice: an offer's action and id, or `{ action: "cancel" }`. Answers with the
    * status `executing`; then `wait` for the outcome (or for the webhook on your server).
+   * A `contact` or `redirect` offer answers `completed` at once: show `outcome.details`
+   * (the message and links), or open `redirect_url`.
    * Never sent twice once it may have arrived: the flow API answers a repeat with 409.
    */
   execute(params: FlowExecuteParams): Promise<Flow> {

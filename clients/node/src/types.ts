@@ -3,7 +3,9 @@
  * the README's curl examples show is what these types describe.
  */
 
-export type Action = "pause" | "discount" | "downgrade" | "extend_trial" | "cancel";
+/** `contact` and `redirect`: deflections, which complete the session with nothing done on Stripe. */
+export type Action =
+  "pause" | "discount" | "downgrade" | "extend_trial" | "contact" | "redirect" | "cancel";
 
 export type Reason =
   | "too_expensive"
@@ -361,6 +363,16 @@ export interface FlowOffer {
     interval?: string;
     product_name?: string;
     extension_days?: number;
+    /** contact (always), redirect (optional): the merchant's words. */
+    message?: string;
+    /** contact: an `https://` or `mailto:` link. */
+    link?: string;
+    /** contact, optional: a page to book a call. */
+    scheduling_url?: string;
+    /** redirect: the merchant's page (`redirect_url` once taken). */
+    url?: string;
+    /** contact, redirect, coupon discount: the merchant's title. */
+    label?: string;
   };
 }
 
@@ -396,6 +408,8 @@ export interface Flow {
   failure: { title: string; text: string } | null;
   /** Once finished: where to send the subscriber (with `#result_token=` when completed). */
   return_url: string | null;
+  /** Once completed with a `redirect` offer: the merchant's page with `session_id`; open it. */
+  redirect_url: string | null;
 }
 
 export interface FlowSurveyParams {

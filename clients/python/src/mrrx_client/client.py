@@ -623,7 +623,9 @@ class MrrxFlow:
         feedback: str | None = None,
     ) -> Flow:
         """Take an offer (its ``action`` and ``id``) or ``"cancel"``. Answers with the
-        session ``executing``; ``wait`` for the outcome."""
+        session ``executing``; ``wait`` for the outcome. A ``contact`` or ``redirect``
+        offer answers ``completed`` at once: show ``outcome["details"]`` (the message and
+        links), or open ``redirect_url``."""
         body = _without_none(
             action=action,
             offer_id=offer_id,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict
 
-Action = Literal["pause", "discount", "downgrade", "extend_trial", "cancel"]
+# contact and redirect: deflections, which complete the session with nothing done on Stripe.
+Action = Literal["pause", "discount", "downgrade", "extend_trial", "contact", "redirect", "cancel"]
 Reason = Literal[
     "too_expensive",
     "not_using_enough",
@@ -357,6 +358,11 @@ class FlowOfferParams(TypedDict, total=False):
     interval: str
     product_name: str
     extension_days: int
+    message: str  # contact (always), redirect (optional)
+    link: str  # contact: an https:// or mailto: link
+    scheduling_url: str  # contact, optional
+    url: str  # redirect: the merchant's page (``redirect_url`` once taken)
+    label: str  # contact, redirect, coupon discount
 
 
 class FlowOffer(TypedDict):
@@ -416,6 +422,8 @@ class Flow(TypedDict):
     outcome: FlowOutcome | None
     failure: FlowFailure | None
     return_url: str | None
+    # Once completed with a redirect offer: the merchant's page with session_id; open it.
+    redirect_url: str | None
 
 
 # --- Webhooks ------------------------------------------------------------------------------
