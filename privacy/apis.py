@@ -100,6 +100,8 @@ EXPORT_EXAMPLE = {
     "custom_sessions": [],
     "hub_sessions": [],
     "receipts": [],
+    "saves": [],
+    "invoice_payments": [],
     "events": [],
     "stripe_events": [],
     "audit_entries": [

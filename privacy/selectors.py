@@ -23,6 +23,7 @@ from audit.models import ActorKind, AuditAction, AuditEntry
 from billing.models import StripeEvent
 from hub.models import HubAction, HubSession
 from mrrx.formats import iso_timestamp
+from retention.models import InvoicePayment, Save
 from sessions_app.models import CustomSession, Receipt, Session
 from tenants.models import Tenant
 from webhooks.models import Delivery, Event
@@ -39,6 +40,8 @@ EXPORT_KINDS = (
     "hub_sessions",
     "hub_actions",
     "receipts",
+    "saves",
+    "invoice_payments",
     "events",
     "stripe_events",
     "audit_entries",
@@ -54,6 +57,9 @@ class Footprint:
     hub_sessions: list[HubSession] = field(default_factory=list)
     hub_actions: list[HubAction] = field(default_factory=list)
     receipts: list[Receipt] = field(default_factory=list)
+    # Saves checked against Stripe (with their checkpoints) and the invoices behind them.
+    saves: list[Save] = field(default_factory=list)
+    invoice_payments: list[InvoicePayment] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     stripe_events: list[StripeEvent] = field(default_factory=list)
     audit_entries: list[AuditEntry] = field(default_factory=list)
@@ -132,6 +138,12 @@ def customer_footprint_get(*, tenant: Tenant, livemode: bool, customer_id: str) 
             CustomSession.objects.filter(**scope, customer_id=customer_id)
         ),
         hub_sessions=_oldest_first(HubSession.objects.filter(**scope, customer_id=customer_id)),
+        saves=_oldest_first(
+            Save.objects.filter(**scope, customer_id=customer_id).prefetch_related("checkpoints")
+        ),
+        invoice_payments=_oldest_first(
+            InvoicePayment.objects.filter(**scope, customer_id=customer_id)
+        ),
     )
     hub_ids = {hub.pk for hub in footprint.hub_sessions}
     session_ids = {session.pk for session in footprint.sessions}
@@ -219,6 +231,11 @@ def customer_document(
             for hub in footprint.hub_sessions
         ],
         "receipts": [_row(receipt) for receipt in footprint.receipts],
+        "saves": [
+            {**_row(save), "checkpoints": [_row(c) for c in save.checkpoints.all()]}
+            for save in footprint.saves
+        ],
+        "invoice_payments": [_row(payment) for payment in footprint.invoice_payments],
         "events": [
             {
                 "id": event.pk,

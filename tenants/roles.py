@@ -62,6 +62,7 @@ ACCESS: dict[str, Access] = {
     # Saves checked against Stripe at 30/60/90 days: read by everyone, written only by the
     # verification itself.
     "retention.save": Access(view=VIEWER),
+    "retention.savecheckpoint": Access(view=VIEWER),
     # Who changed what: for those who make changes, not for viewers.
     "audit.auditentry": Access(view=ADMIN, actions=ADMIN),
 }

@@ -31,6 +31,8 @@ EXPORT_KEYS = [
     "custom_sessions",
     "hub_sessions",
     "receipts",
+    "saves",
+    "invoice_payments",
     "events",
     "stripe_events",
     "audit_entries",
