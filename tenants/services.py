@@ -97,6 +97,16 @@ def apikey_issue(
     raise RuntimeError("Could not draw a unique API key prefix.")
 
 
+# Keys this process looked up lately (``selectors.apikey_get_by_plaintext``), by hash:
+# (when read, the key with its workspace).
+RECENT_KEYS: dict[str, tuple[float, ApiKey]] = {}
+
+
+def apikey_cache_clear(**kwargs: object) -> None:
+    """Forget every key this process read (also a signal receiver, hence the kwargs)."""
+    RECENT_KEYS.clear()
+
+
 def apikey_revoke(*, api_key: ApiKey) -> ApiKey:
     """Revoke a key; later requests with it get ``invalid_api_key``."""
     if api_key.revoked_at is None:
@@ -106,6 +116,8 @@ def apikey_revoke(*, api_key: ApiKey) -> ApiKey:
                 revoked_at=api_key.revoked_at
             ):
                 audit_record(action=AuditAction.API_KEY_REVOKED, target=api_key)
+        # Refused at once by this process; by others within API_KEY_CACHE_SECONDS.
+        apikey_cache_clear()
     return api_key
 
 

@@ -40,6 +40,9 @@ else:
     DATABASES["default"]["TEST"] = {"NAME": _name}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Tests change keys and workspaces in the database directly between requests, which a
+# process's reuse of the keys it read would hide; tests/test_api_keys.py turns it on.
+API_KEY_CACHE_SECONDS = 0
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # locmem's outbox lives in one process's memory: a worker started by a test writes its mail
 # as files into this folder instead, for the test to read (tests/flow_worker sets it).

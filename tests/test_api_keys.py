@@ -141,3 +141,59 @@ def test_last_used_at_is_written_at_most_once_a_minute(make_client, django_asser
     ApiKey.objects.filter(pk=client.api_key.pk).update(last_used_at=first - timedelta(minutes=5))
     client.get("/api/v1/workspace")
     assert ApiKey.objects.get(pk=client.api_key.pk).last_used_at > first
+
+
+@pytest.fixture
+def reused_keys(settings):  # type: ignore[no-untyped-def]
+    """The product's reuse of API keys read lately (tests/settings.py turns it off)."""
+    from tenants.services import apikey_cache_clear
+
+    settings.API_KEY_CACHE_SECONDS = 60
+    apikey_cache_clear()
+    yield
+    apikey_cache_clear()
+
+
+def test_a_process_reuses_a_key_it_read_without_asking_the_database(make_client, reused_keys):
+    from django.test.utils import CaptureQueriesContext
+
+    client = make_client()
+    assert client.get("/api/v1/workspace").status_code == 200
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/api/v1/workspace")
+    assert response.status_code == 200
+    assert response.json()["id"] == client.tenant.pk
+    assert not [q["sql"] for q in queries if "tenants_apikey" in q["sql"]]
+
+
+def test_a_key_revoked_here_is_refused_at_once_though_reused(make_client, reused_keys):
+    client = make_client()
+    assert client.get("/api/v1/workspace").status_code == 200
+
+    apikey_revoke(api_key=ApiKey.objects.get(pk=client.api_key.pk))
+
+    response = client.get("/api/v1/workspace")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_a_workspace_saved_here_is_read_afresh_though_reused(make_client, reused_keys):
+    client = make_client()
+    assert client.get("/api/v1/workspace").status_code == 200
+    tenant = client.tenant
+    tenant.name = "Renamed"
+    tenant.save()
+
+    assert client.get("/api/v1/workspace").json()["name"] == "Renamed"
+
+
+def test_a_key_read_is_read_again_once_its_time_is_up(make_client, reused_keys, settings):
+    client = make_client()
+    assert client.get("/api/v1/workspace").status_code == 200
+    # Changed behind the process's back (another process, a console).
+    ApiKey.objects.filter(pk=client.api_key.pk).update(revoked_at=timezone.now())
+    assert client.get("/api/v1/workspace").status_code == 200
+
+    settings.API_KEY_CACHE_SECONDS = 0
+    assert client.get("/api/v1/workspace").status_code == 401
