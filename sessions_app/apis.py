@@ -18,7 +18,7 @@ from mrrx.api.views import ApiView
 from mrrx.formats import iso_timestamp
 from tenants.models import SCOPE_SESSIONS_READ, SCOPE_SESSIONS_WRITE
 
-from .models import SessionStatus, Source
+from .models import Action, SessionStatus, Source
 from .selectors import session_get, session_list
 from .serializers import session_repr
 from .services import session_create, session_url
@@ -74,9 +74,9 @@ class SubscriptionSerializer(serializers.Serializer):
 
 
 class OutcomeSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(
-        choices=["pause", "discount", "downgrade", "extend_trial", "cancel"]
-    )
+    # Every action, deflections (contact, redirect) included: the same choice set as the
+    # flow's, so the schema has one Action enum.
+    action = serializers.ChoiceField(choices=Action.values)
     executed_at = serializers.CharField()
     details = serializers.DictField()
 
