@@ -79,6 +79,14 @@ def event_emit_many(
     subscribers: dict[tuple[str, bool], list[Endpoint]] = {}
     # Part of the caller's transaction, not a savepoint of its own: a failure here must
     # undo the caller's change too (and two round trips fewer on every emit).
+    if connection.vendor == "postgresql":
+        with transaction.atomic(savepoint=False):
+            for offset in range(0, len(events), 1000):
+                delivery_ids = _events_insert(events[offset : offset + 1000], first_due, now)
+                attempts_enqueue_on_commit([(pk, 0) for pk in delivery_ids])
+        for event in events:
+            event._state.adding = False
+        return events
     with transaction.atomic(savepoint=False):
         Event.objects.bulk_create(events, batch_size=2000)
         deliveries = []
@@ -95,6 +103,38 @@ def event_emit_many(
         deliveries = Delivery.objects.bulk_create(deliveries, batch_size=2000)
         attempts_enqueue_on_commit([(delivery.pk, 0) for delivery in deliveries])
     return events
+
+
+# The subscribed endpoints of an event's workspace and mode, in SQL (``Endpoint.receives``).
+_SUBSCRIBED_JOIN = (
+    " JOIN webhooks_endpoint ep"
+    " ON ep.tenant_id = events.tenant_id AND ep.livemode = events.livemode AND ep.enabled"
+    " AND (ep.event_types = '[]'::jsonb OR ep.event_types @> jsonb_build_array(events.type))"
+)
+
+
+def _events_insert(events: list[Event], first_due: datetime, now: datetime) -> list[str]:
+    """The events and one pending delivery per subscribed endpoint, in one statement (one
+    round trip where the ORM took three: the events, their endpoints, the deliveries);
+    returns the deliveries' ids."""
+    columns = ("id", "tenant_id", "livemode", "type", "session_id", "body", "created_at")
+    rows = ", ".join(["(%s, %s, %s::boolean, %s, %s, %s, %s::timestamptz)"] * len(events))
+    sql = (
+        f"WITH given ({', '.join(columns)}) AS (VALUES {rows}),"  # noqa: S608
+        f" events AS (INSERT INTO webhooks_event ({', '.join(columns)}) SELECT * FROM given"
+        "  RETURNING id, tenant_id, livemode, type)"
+        " INSERT INTO webhooks_delivery (id, event_id, endpoint_id, status, attempt_count,"
+        "  retry_base, next_attempt_at, last_error, created_at)"
+        f" SELECT {_new_id_sql('dlv', int(now.timestamp() * 1000))}, events.id, ep.id, %s,"
+        "  0, 0, %s, '', %s"
+        f" FROM events{_SUBSCRIBED_JOIN} ORDER BY events.id, ep.id RETURNING id"
+    )
+    params: list[Any] = []
+    for e in events:
+        params += [e.id, e.tenant_id, e.livemode, e.type, e.session_id, e.body, e.created_at]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, Delivery.Status.PENDING, first_due, now])
+        return [pk for (pk,) in cursor.fetchall()]
 
 
 # --- Set-based emission (PostgreSQL) ------------------------------------------------------------
@@ -153,16 +193,13 @@ def event_emit_select(
             SELECT id, tenant_id, livemode, %s, session_id,
                    '{{"id":' || to_json(id)::text || %s || data || '}}', %s
             FROM numbered
-            RETURNING id, tenant_id, livemode
+            RETURNING id, tenant_id, livemode, type
         ),
         deliveries AS (
             INSERT INTO webhooks_delivery (id, event_id, endpoint_id, status, attempt_count,
                                            retry_base, next_attempt_at, last_error, created_at)
             SELECT {_new_id_sql("dlv", at_ms)}, events.id, ep.id, %s, 0, 0, %s, '', %s
-            FROM events JOIN webhooks_endpoint ep
-              ON ep.tenant_id = events.tenant_id AND ep.livemode = events.livemode
-             AND ep.enabled AND (ep.event_types = '[]'::jsonb
-                                 OR ep.event_types @> jsonb_build_array(%s::text))
+            FROM events{_SUBSCRIBED_JOIN}
             RETURNING id
         )
         SELECT NULL, (SELECT count(*) FROM events)
@@ -172,7 +209,7 @@ def event_emit_select(
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(
             sql,
-            [*params, type, envelope, now, Delivery.Status.PENDING, first_due, now, type],
+            [*params, type, envelope, now, Delivery.Status.PENDING, first_due, now],
         )
         rows = cursor.fetchall()
         attempts_enqueue_on_commit([(pk, 0) for pk, _ in rows if pk is not None])
