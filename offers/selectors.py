@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError
 
-from .models import CancelTiming, FlowConfig, Reason
+from .models import CancelTiming, Flow, FlowConfig, Reason
 
 # (code, label) for every survey reason, in the default order; labels are translatable.
 REASONS: list[tuple[str, str]] = list(Reason.choices)
@@ -25,9 +25,29 @@ def flow_config_get(*, tenant, livemode: bool) -> FlowConfig:  # type: ignore[no
         return FlowConfig.objects.get(tenant=tenant, livemode=livemode)
 
 
-def reasons_for(*, config: FlowConfig) -> list[tuple[str, str]]:
-    """The reasons the survey asks about, as (code, label), in the configured order."""
-    return [(code, _LABELS[code]) for code in config.reasons if code in _LABELS]
+def flow_for(config: FlowConfig, flow_id: str) -> Flow | None:
+    """The configuration's segment flow ``flow_id`` (a session's ``flow_id``); None for
+    ``""`` (the default flow), and for a flow since deleted or of another configuration,
+    whose session then falls back to the default flow."""
+    if not flow_id:
+        return None
+    return Flow.objects.filter(config=config, id=flow_id).first()
+
+
+def reasons_for(*, config: FlowConfig, flow: Flow | None = None) -> list[tuple[str, str]]:
+    """The reasons the survey asks about, as (code, label), in the order of ``flow``
+    (a segment flow of ``config``), else of the configuration (the default flow)."""
+    codes = flow.reasons if flow is not None else config.reasons
+    return [(code, _LABELS[code]) for code in codes if code in _LABELS]
+
+
+def reasons_any_flow(*, config: FlowConfig) -> set[str]:
+    """Every reason code some flow of ``config`` asks about (the default's or an enabled
+    segment flow's): what a reason given before the flow is known may be."""
+    codes = set(config.reasons)
+    for reasons in config.flows.filter(enabled=True).values_list("reasons", flat=True):
+        codes.update(reasons or [])
+    return codes & set(_LABELS)
 
 
 def cancel_at_period_end(*, config: FlowConfig) -> bool:

@@ -13,8 +13,9 @@ from audit.changes import fields_diff
 from audit.models import AuditAction
 from audit.services import audit_record
 
-from .models import FlowConfig, Offer, OfferAction, Reason
+from .models import Flow, FlowConfig, Offer, OfferAction, Reason
 from .params import offer_params_clean, reasons_clean
+from .segments import rule_clean
 
 _DISCOUNT = (OfferAction.DISCOUNT, {"percent_off": 25, "duration_months": 3})
 _PAUSE = (OfferAction.PAUSE, {"months_options": [1, 2, 3]})
@@ -42,7 +43,10 @@ FLOW_CONFIG_EDITABLE = (
     "trial_extension_first",
     "trial_extension_days",
 )
-OFFER_EDITABLE = ("reason", "position", "action", "params", "enabled")
+OFFER_EDITABLE = ("reason", "position", "action", "params", "enabled", "flow")
+FLOW_EDITABLE = ("name", "priority", "rule", "reasons", "enabled")
+FLOW_NAME_MAX = 100
+PRIORITY_MAX = 32767
 
 
 def flow_config_create_defaults(*, tenant, livemode: bool) -> FlowConfig:  # type: ignore[no-untyped-def]
@@ -130,6 +134,9 @@ def _offer_clean(fields: dict[str, Any], *, config: FlowConfig) -> dict[str, Any
     position = fields["position"]
     if not isinstance(position, int) or isinstance(position, bool) or not 0 <= position <= 32767:
         errors["position"] = ["Position must be a whole number from 0 to 32767."]
+    flow = fields.get("flow")
+    if flow is not None and flow.config_id != config.pk:
+        errors["flow"] = ["Choose one of this configuration's flows, or none for the default."]
     if errors:
         raise ValidationError(errors)
     return fields
@@ -148,11 +155,14 @@ def offer_create(
     params: dict[str, Any],
     position: int | None = None,
     enabled: bool = True,
+    flow: Flow | None = None,
 ) -> Offer:
-    """Add an offer for ``reason``; by default after the reason's existing offers."""
+    """Add an offer for ``reason`` to ``flow`` (a segment flow of ``config``; None: the
+    default flow); by default after the reason's existing offers in that flow."""
     with transaction.atomic():
         if position is None:
-            last = config.offers.filter(reason=reason).aggregate(last=Max("position"))["last"]
+            siblings = config.offers.filter(reason=reason, flow=flow)
+            last = siblings.aggregate(last=Max("position"))["last"]
             position = 0 if last is None else last + 1
         fields = _offer_clean(
             {
@@ -161,6 +171,7 @@ def offer_create(
                 "params": params,
                 "position": position,
                 "enabled": bool(enabled),
+                "flow": flow,
             },
             config=config,
         )
@@ -212,4 +223,116 @@ def offer_delete(*, offer: Offer) -> None:
             changes=fields_diff({name: getattr(offer, name) for name in OFFER_EDITABLE}, {}),
         )
         offer.delete()
+        _touch(config)
+
+
+def _flow_clean(
+    fields: dict[str, Any], *, config: FlowConfig, flow_id: str | None
+) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    name = fields["name"]
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > FLOW_NAME_MAX:
+        errors["name"] = [f"Name the flow in 1 to {FLOW_NAME_MAX} characters."]
+    else:
+        fields["name"] = name.strip()
+        taken = config.flows.filter(name=fields["name"]).exclude(id=flow_id or "").exists()
+        if taken:
+            errors["name"] = [f"This configuration already has a flow named {fields['name']!r}."]
+    priority = fields["priority"]
+    whole = isinstance(priority, int) and not isinstance(priority, bool)
+    if not whole or not 0 <= priority <= PRIORITY_MAX:
+        errors["priority"] = [f"Priority must be a whole number from 0 to {PRIORITY_MAX}."]
+    for key, clean in (("rule", rule_clean), ("reasons", reasons_clean)):
+        try:
+            fields[key] = clean(fields[key])
+        except ValidationError as exc:
+            errors[key] = exc.messages
+    fields["enabled"] = bool(fields["enabled"])
+    if errors:
+        raise ValidationError(errors)
+    return fields
+
+
+def flow_create(
+    *,
+    config: FlowConfig,
+    name: str,
+    rule: dict[str, Any] | None = None,
+    reasons: list[str] | None = None,
+    priority: int | None = None,
+    enabled: bool = True,
+) -> Flow:
+    """Add a segment flow to ``config``: tried after the existing ones unless ``priority``
+    says otherwise, asking the configuration's reasons unless ``reasons`` are given.
+    Raises ``ValidationError`` naming each bad field (``rule`` by ``offers.segments``)."""
+    with transaction.atomic():
+        if priority is None:
+            last = config.flows.aggregate(last=Max("priority"))["last"]
+            priority = 0 if last is None else min(last + 1, PRIORITY_MAX)
+        fields = _flow_clean(
+            {
+                "name": name,
+                "priority": priority,
+                "rule": {} if rule is None else rule,
+                "reasons": list(config.reasons) if reasons is None else reasons,
+                "enabled": enabled,
+            },
+            config=config,
+            flow_id=None,
+        )
+        now = timezone.now()
+        flow = Flow.objects.create(config=config, created_at=now, updated_at=now, **fields)
+        _touch(config)
+        audit_record(
+            action=AuditAction.FLOW_ADDED,
+            target=flow,
+            tenant_id=config.tenant_id,
+            livemode=config.livemode,
+            changes=fields_diff({}, fields),
+        )
+    return flow
+
+
+def flow_update(*, flow: Flow, **changes: Any) -> Flow:
+    """Change any of ``FLOW_EDITABLE``; raises ``ValidationError`` naming each bad field,
+    and saves nothing then."""
+    unknown = set(changes) - set(FLOW_EDITABLE)
+    if unknown:
+        raise TypeError(f"Not editable: {', '.join(sorted(unknown))}")
+    config = flow.config
+    current = {name: getattr(flow, name) for name in FLOW_EDITABLE}
+    fields = _flow_clean({**current, **changes}, config=config, flow_id=flow.id)
+    with transaction.atomic():
+        for name, value in fields.items():
+            setattr(flow, name, value)
+        flow.updated_at = timezone.now()
+        flow.save(update_fields=[*FLOW_EDITABLE, "updated_at"])
+        _touch(config)
+        audit_record(
+            action=AuditAction.FLOW_CHANGED,
+            target=flow,
+            tenant_id=config.tenant_id,
+            livemode=config.livemode,
+            changes=fields_diff(current, fields),
+        )
+    return flow
+
+
+def flow_delete(*, flow: Flow) -> None:
+    """Remove a segment flow and its offers; sessions it was chosen for keep its id and
+    fall back to the default flow's reasons and offers."""
+    with transaction.atomic():
+        config = flow.config
+        offers = list(flow.offers.values_list("id", flat=True))
+        audit_record(
+            action=AuditAction.FLOW_DELETED,
+            target=flow,
+            tenant_id=config.tenant_id,
+            livemode=config.livemode,
+            changes={
+                **fields_diff({name: getattr(flow, name) for name in FLOW_EDITABLE}, {}),
+                "offers_deleted": offers,
+            },
+        )
+        flow.delete()
         _touch(config)

@@ -35,6 +35,8 @@ PERSONAL_KEYS = frozenset(
         "customer_address",
         "shipping",
         "customer_shipping",
+        # The country of the customer's address, kept when a segment flow's rule uses it.
+        "customer_country",
         "customer_details",
         "billing_details",
         "feedback",
@@ -143,3 +145,23 @@ def names_customer(value: Any, customer_id: str) -> bool:
     if isinstance(value, list):
         return any(names_customer(item, customer_id) for item in value)
     return value == customer_id
+
+
+# Conditions of a segment rule about the person: a session's ``flow_match`` keeps the
+# value each failed one saw (the country, a context or metadata value).
+PERSONAL_CONDITIONS = ("countries", "context.", "metadata.")
+
+
+def flow_match_erased(match: Any) -> Any:
+    """A session's ``flow_match`` with the values its failed personal conditions saw
+    replaced; the flows tried, the conditions' names and the rules' own values kept."""
+    if not isinstance(match, dict) or not isinstance(match.get("tried"), list):
+        return match
+    tried = []
+    for entry in match["tried"]:
+        failed = entry.get("failed") if isinstance(entry, dict) else None
+        condition = str((failed or {}).get("condition") or "")
+        if failed and condition.startswith(PERSONAL_CONDITIONS):
+            entry = {**entry, "failed": {**failed, "value": erased(failed.get("value"))}}
+        tried.append(entry)
+    return {**match, "tried": tried}

@@ -31,7 +31,15 @@ from tenants.models import Tenant
 from webhooks.models import Delivery, DeliveryAttempt
 from webhooks.services import event_emit
 
-from .redaction import ERASED, Needles, erased, names_customer, redacted, texts_in
+from .redaction import (
+    ERASED,
+    Needles,
+    erased,
+    flow_match_erased,
+    names_customer,
+    redacted,
+    texts_in,
+)
 from .selectors import (
     PRIVACY_ACTIONS,
     Footprint,
@@ -127,6 +135,7 @@ def _erase_rows(footprint: Footprint, needles: Needles) -> dict[str, int]:
             survey_feedback=_text_erased(session.survey_feedback),
             return_url=needles.scrub(session.return_url),
             failure=redacted(session.failure, needles),
+            flow_match=flow_match_erased(session.flow_match),
         )
     for custom in footprint.custom_sessions:
         counts["custom_sessions"] += _update_changed(

@@ -21,6 +21,7 @@ from experiments.services import experiment_create
 from hub.models import HubSession, PlanChange
 from mrrx.crypto import encrypt
 from offers.selectors import flow_config_get
+from offers.services import flow_create
 from sessions_app.models import Session
 from tenants.models import Membership, Tenant
 from tenants.services import apikey_issue
@@ -118,7 +119,10 @@ def _event_built(tenant: Tenant) -> Built:
 
 
 def _flow_config(tenant: Tenant) -> Built:
-    return Built(flow_config_get(tenant=tenant, livemode=False), tenant.slug)
+    config = flow_config_get(tenant=tenant, livemode=False)
+    # A segment flow, so that the offers' flow picker has another workspace's to refuse.
+    flow_create(config=config, name=f"{tenant.slug} segment", rule={"interval": "year"})
+    return Built(config, tenant.slug)
 
 
 def _audit_entry(tenant: Tenant) -> Built:

@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import RequestFactory
 
+from offers.models import Flow
 from sessions_app.models import Session
 from tenants.admin_scoping import OperatorOnlyAdminMixin, TenantScopedAdminMixin
 from tenants.models import Tenant
@@ -135,6 +136,8 @@ def test_pickers_offer_only_the_current_workspace(
     a = objects["a"][label]
     request = _merchant_request(owner_a.user, workspace_a)
     others = [workspace_b, *(built.obj for built in objects["b"].values())]
+    # Rows that belong to another workspace's objects (its flow configuration's flows).
+    others += list(Flow.objects.filter(config__tenant=workspace_b))
 
     form_classes = []
     if model_admin.has_add_permission(request):
