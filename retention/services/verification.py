@@ -25,8 +25,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
-from django.db.models import Case, IntegerField, OuterRef, Q, Subquery, Sum, Value, When
+from django.db import connection, transaction
+from django.db.models import Case, F, IntegerField, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 
 from billing.gateway import StripeGateway, StripeGatewayError, StripeNotConnected, gateway_for
@@ -48,6 +48,9 @@ logger = logging.getLogger(__name__)
 
 BATCH = 1000
 GONE = ("canceled", "incomplete_expired")
+# What a checkpoint takes from the latest change at or before its due time.
+_CHANGE_FIELDS = ("status", "cancel_at_period_end", "paused", "mrr_amount")
+_CHANGE_ANNOTATIONS = tuple(f"change_{name}" for name in _CHANGE_FIELDS)
 _SETTLED_FIELDS = [
     "status",
     "settled_at",
@@ -88,6 +91,34 @@ class TokenBucket:
         self.tokens -= 1
 
 
+def _write_settled(rows: list[dict[str, Any]]) -> None:
+    """Write settled checkpoints (``{"id", *_SETTLED_FIELDS}``) in one statement.
+
+    On PostgreSQL one ``UPDATE ... FROM unnest(arrays)``: seven parameters whatever the
+    batch (Django's bulk_update writes a CASE per column and row, ~4 s a thousand rows).
+    """
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        SaveCheckpoint.objects.bulk_update(
+            [SaveCheckpoint(pk=row["id"], **{f: row[f] for f in _SETTLED_FIELDS}) for row in rows],
+            _SETTLED_FIELDS,
+        )
+        return
+    types = ("bigint", "text", "timestamptz", "text", "text", "bigint", "bigint")
+    columns = ["id", *_SETTLED_FIELDS]
+    arrays = [[row[column] for row in rows] for column in columns]
+    unnest = ", ".join(f"%s::{kind}[]" for kind in types)
+    assignments = ", ".join(f"{name} = v.{name}" for name in _SETTLED_FIELDS)
+    table = SaveCheckpoint._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS c SET {assignments} "  # noqa: S608 - names are ours
+            f"FROM unnest({unnest}) AS v({', '.join(columns)}) WHERE c.id = v.id",
+            arrays,
+        )
+
+
 def _revenue_to_due() -> Subquery:
     """Invoices paid on the save's subscription from the save to the checkpoint."""
     return Subquery(
@@ -105,7 +136,7 @@ def _revenue_to_due() -> Subquery:
     )
 
 
-def _latest_change() -> Subquery:
+def _latest_change(field: str) -> Subquery:
     later_in_tie = Case(
         When(status__in=GONE, then=Value(3)),
         When(~Q(status__in=("active", "trialing", "paused")), then=Value(2)),
@@ -122,7 +153,7 @@ def _latest_change() -> Subquery:
         )
         .annotate(rank=later_in_tie)
         .order_by("-occurred_at", "-rank", "-event_id")
-        .values("pk")[:1]
+        .values(field)[:1]
     )
 
 
@@ -147,29 +178,40 @@ def checkpoints_settle_from_events(
                 )
             rows = list(
                 pending.select_for_update(skip_locked=True, of=("self",))
-                .select_related("save_record")
-                .annotate(change_id=_latest_change(), revenue=Coalesce(_revenue_to_due(), 0))
-                .order_by("due_at", "pk")[:batch]
+                .annotate(
+                    paused_until=F("save_record__paused_until"),
+                    revenue=Coalesce(_revenue_to_due(), 0),
+                    **{f"change_{name}": _latest_change(name) for name in _CHANGE_FIELDS},
+                )
+                .order_by("due_at", "pk")
+                .values("id", "due_at", "paused_until", "revenue", *_CHANGE_ANNOTATIONS)[:batch]
             )
             if not rows:
                 break
-            after = (rows[-1].due_at, rows[-1].pk)
-            known = [row for row in rows if row.change_id is not None]
-            changes = SubscriptionChange.objects.in_bulk([row.change_id for row in known])
-            for row in known:
-                change = changes[row.change_id]
-                row.status = checkpoint_status(
-                    status=change.status,
-                    canceling=change.cancel_at_period_end,
-                    paused=change.paused,
-                    due_at=row.due_at,
-                    paused_until=row.save_record.paused_until,
+            after = (rows[-1]["due_at"], rows[-1]["id"])
+            known = []
+            for row in rows:
+                if row["change_status"] is None:
+                    continue  # nothing known at or before the due time: the re-check's
+                status = checkpoint_status(
+                    status=row["change_status"],
+                    canceling=row["change_cancel_at_period_end"],
+                    paused=row["change_paused"],
+                    due_at=row["due_at"],
+                    paused_until=row["paused_until"],
                 )
-                row.settled_at, row.settled_by = now, SettledBy.EVENT
-                row.subscription_status = change.status
-                row.revenue_amount = row.revenue
-                row.mrr_amount = change.mrr_amount
-            SaveCheckpoint.objects.bulk_update(known, _SETTLED_FIELDS)
+                known.append(
+                    {
+                        "id": row["id"],
+                        "status": status,
+                        "settled_at": now,
+                        "settled_by": SettledBy.EVENT.value,
+                        "subscription_status": row["change_status"],
+                        "revenue_amount": row["revenue"],
+                        "mrr_amount": row["change_mrr_amount"],
+                    }
+                )
+            _write_settled(known)
             settled += len(known)
         if len(rows) < batch:
             break
@@ -199,24 +241,27 @@ def _settle_from_stripe(
                 **scope, status=CheckpointStatus.PENDING, due_at__lte=cutoff
             )
             .select_for_update(skip_locked=True, of=("self",))
-            .select_related("save_record")
-            .annotate(revenue=Coalesce(_revenue_to_due(), 0))
+            .annotate(
+                paused_until=F("save_record__paused_until"),
+                revenue=Coalesce(_revenue_to_due(), 0),
+            )
+            .values("id", "due_at", "paused_until", "revenue")
         )
         mrr = monthly_amount(sub.amount, sub.interval, sub.interval_count)
         for row in rows:
-            status, canceling = _state_at(sub, row.due_at)
-            row.status = checkpoint_status(
+            status, canceling = _state_at(sub, row["due_at"])
+            row["status"] = checkpoint_status(
                 status=status,
                 canceling=canceling,
                 paused=sub.paused,
-                due_at=row.due_at,
-                paused_until=row.save_record.paused_until,
+                due_at=row["due_at"],
+                paused_until=row["paused_until"],
             )
-            row.settled_at, row.settled_by = now, SettledBy.RECHECK
-            row.subscription_status = sub.status
-            row.revenue_amount = row.revenue
-            row.mrr_amount = mrr
-        SaveCheckpoint.objects.bulk_update(rows, _SETTLED_FIELDS)
+            row["settled_at"], row["settled_by"] = now, SettledBy.RECHECK.value
+            row["subscription_status"] = sub.status
+            row["revenue_amount"] = row["revenue"]
+            row["mrr_amount"] = mrr
+        _write_settled(rows)
     return len(rows)
 
 
