@@ -21,7 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from offers.eligibility import offers_evaluate
 from offers.models import FlowConfig, OfferAction
-from offers.selectors import cancel_at_period_end, reasons_for
+from offers.selectors import cancel_at_period_end, flow_for, reasons_for
 from sessions_app import presentation
 from sessions_app.deflections import DEFLECTIONS, deflection_details
 from sessions_app.flow import reason_required
@@ -134,7 +134,9 @@ def _outcome(session: Session) -> dict[str, Any]:
 
 def _next_step(data: Any) -> str:
     """Where a step's form leads, as the query string of the next preview page."""
-    state = {key: data.get(key, "") for key in ("reason", "action", "pause_months", "trialing")}
+    state = {
+        key: data.get(key, "") for key in ("reason", "action", "pause_months", "trialing", "flow")
+    }
     step = data.get("step", "")
     if step == "reason":
         state["step"] = "offers"
@@ -167,10 +169,13 @@ def flow_preview_view(request: HttpRequest, config_id: str) -> HttpResponse:
     params = request.GET
     step = params.get("step") if params.get("step") in STEPS else "reason"
     session = synthetic_session(config, trialing=params.get("trialing") == "1")
-    reasons = reasons_for(config=config)
+    # ?flow=<id>: one of the configuration's segment flows (another's: the default).
+    segment = flow_for(config, params.get("flow", ""))
+    reasons = reasons_for(config=config, flow=segment)
     reason = params.get("reason") or (reasons[0][0] if reasons else "other")
     brand = presentation.brand(config.tenant)
-    brand["name"] = f"{brand['name']} · Preview ({config.mode} mode)"
+    of_flow = f" of {segment.name}" if segment is not None else ""
+    brand["name"] = f"{brand['name']} · Preview{of_flow} ({config.mode} mode)"
     context: dict[str, Any] = {
         "session": session,
         "brand": brand,
@@ -189,6 +194,7 @@ def flow_preview_view(request: HttpRequest, config_id: str) -> HttpResponse:
                 reason=reason,
                 subscription=session.subscription_snapshot,
                 recent_discount_accepted=False,
+                flow=segment,
             )
         ]
         template = "flow/offers.html"

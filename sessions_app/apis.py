@@ -101,6 +101,14 @@ class SessionExperimentSerializer(serializers.Serializer):
         ref_name = "SessionExperiment"
 
 
+class SessionFlowSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="the segment flow's id (`flw_...`)")
+    name = serializers.CharField(help_text="the flow's name when the session was created")
+
+    class Meta:
+        ref_name = "SessionFlow"
+
+
 class SessionSerializer(serializers.Serializer):
     id = serializers.CharField()
     status = serializers.ChoiceField(choices=SessionStatus.values)
@@ -121,6 +129,11 @@ class SessionSerializer(serializers.Serializer):
         allow_null=True,
         help_text="the experiment and arm the session was assigned to when it was created "
         "(null when none was running)",
+    )
+    flow = SessionFlowSerializer(
+        allow_null=True,
+        help_text="the segment flow whose rule the subscription matched when the session was "
+        "created (null: the default flow)",
     )
 
     class Meta:
@@ -154,6 +167,7 @@ SESSION_EXAMPLE = {
     "livemode": False,
     "source": "flow",
     "experiment": {"id": "exp_0kz3v5x2w1q0a9b8c7d6e5f4h", "arm": "pct30"},
+    "flow": {"id": "flw_0kz3v5x2w1q0a9b8c7d6e5f4j", "name": "Annual Pro, over a year"},
 }
 
 

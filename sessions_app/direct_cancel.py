@@ -18,16 +18,22 @@ from django.utils import timezone
 from billing.gateway import StripeGatewayError, Subscription, gateway_for
 from mrrx.api.errors import ApiError
 from mrrx.metrics import record_session_created
-from offers.selectors import cancel_at_period_end, flow_config_get, reasons_for
+from offers.selectors import (
+    cancel_at_period_end,
+    flow_config_get,
+    flow_for,
+    reasons_any_flow,
+    reasons_for,
+)
 from tenants.models import Tenant
 
 from .execution import session_execute, session_fail
 from .models import ACTIVE_STATUSES, Action, EndReason, Reason, Session, SessionStatus, Source
 from .services import (
     ENDED_SUBSCRIPTION_STATUSES,
+    flow_fields,
     sessions_end_for_canceled_subscription,
     stripe_error_to_api,
-    subscription_fields,
 )
 
 
@@ -36,7 +42,10 @@ def _survey_check(
 ) -> None:
     """The survey answers the hosted flow would accept, for the workspace's reasons."""
     config = flow_config_get(tenant=tenant, livemode=livemode)
+    # Which flow the subscription gets is known once Stripe has described it
+    # (``_survey_check_for_flow``); a reason no flow asks about is refused before that.
     allowed = [code for code, _ in reasons_for(config=config)]
+    allowed += sorted(reasons_any_flow(config=config) - set(allowed))
     errors: dict[str, str] = {}
     if reason and reason not in allowed:
         errors["reason"] = f"one of the workspace's reasons: {', '.join(allowed)}"
@@ -50,6 +59,26 @@ def _survey_check(
         errors["reason"] = "required when feedback is given"
     if errors:
         raise ApiError("validation_error", "The cancellation reason is not valid.", details=errors)
+
+
+def _survey_check_for_flow(*, tenant: Tenant, livemode: bool, reason: str, flow_id: str) -> None:
+    """The reason is one the subscription's own flow asks about (its segment flow's, else
+    the default flow's), as the hosted flow would have offered it."""
+    if not reason:
+        return
+    config = flow_config_get(tenant=tenant, livemode=livemode)
+    segment = flow_for(config, flow_id)
+    allowed = [code for code, _ in reasons_for(config=config, flow=segment)]
+    if reason not in allowed:
+        flow_name = f"flow {segment.name!r}" if segment is not None else "default flow"
+        raise ApiError(
+            "validation_error",
+            "The cancellation reason is not valid.",
+            details={
+                "reason": f"one of the reasons of the subscription's {flow_name}: "
+                + ", ".join(allowed)
+            },
+        )
 
 
 def _subscription_for_cancel(
@@ -182,12 +211,16 @@ def subscription_cancel(
         at_period_end=at_period_end,
     )
     now = timezone.now()
+    fields = flow_fields(tenant=tenant, livemode=livemode, subscription=subscription, now=now)
+    _survey_check_for_flow(
+        tenant=tenant, livemode=livemode, reason=reason, flow_id=fields["flow_id"]
+    )
     session = Session(
         tenant=tenant,
         livemode=livemode,
         source=Source.API,
         status=SessionStatus.EXECUTING,
-        **subscription_fields(subscription),
+        **fields,
         survey_reason=reason,
         survey_reason_other=reason_other,
         survey_feedback=feedback,

@@ -9,6 +9,8 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from offers.models import Flow, FlowConfig
+from offers.selectors import flow_config_get, flow_for
 from tenants.models import Tenant
 
 from .models import Action, Session, SessionStatus
@@ -16,6 +18,13 @@ from .models import Action, Session, SessionStatus
 
 def session_get(*, tenant: Tenant, livemode: bool, session_id: str) -> Session | None:
     return Session.objects.filter(tenant=tenant, livemode=livemode, id=session_id).first()
+
+
+def session_flow(session: Session) -> tuple[FlowConfig, Flow | None]:
+    """The workspace's flow configuration and the session's segment flow (None: the
+    default flow, also for a flow deleted since the session began)."""
+    config = flow_config_get(tenant=session.tenant, livemode=session.livemode)
+    return config, flow_for(config, session.flow_id)
 
 
 def session_list(

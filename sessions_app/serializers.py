@@ -49,6 +49,18 @@ def experiment_repr(session: Session) -> dict[str, str] | None:
     return {"id": session.experiment_id, "arm": session.experiment_arm}
 
 
+def flow_from(flow_id: str, flow_match: dict[str, Any] | None) -> dict[str, str] | None:
+    """The segment flow a session got, by id and by its name when chosen; None for the
+    workspace's default flow."""
+    if not flow_id:
+        return None
+    return {"id": flow_id, "name": str((flow_match or {}).get("flow_name") or "")}
+
+
+def flow_repr(session: Session) -> dict[str, str] | None:
+    return flow_from(session.flow_id, session.flow_match)
+
+
 def session_repr(session: Session) -> dict[str, Any]:
     """``GET /api/v1/sessions/<id>``: field for field the reference shape, plus ours."""
     return {
@@ -65,6 +77,7 @@ def session_repr(session: Session) -> dict[str, Any]:
         "livemode": session.livemode,
         "source": session.source,
         "experiment": experiment_repr(session),
+        "flow": flow_repr(session),
     }
 
 
@@ -82,4 +95,5 @@ def session_event_data(session: Session) -> dict[str, Any]:
         "livemode": session.livemode,
         "source": session.source,
         "experiment": experiment_repr(session),
+        "flow": flow_repr(session),
     }

@@ -33,6 +33,8 @@ DATA_KEYS: tuple[str, ...] = (
     "error",
     # The experiment and arm the session was assigned to: {"id": "exp_...", "arm": "<key>"}.
     "experiment",
+    # The segment flow the session got: {"id": "flw_...", "name": "..."}; null: the default.
+    "flow",
 )
 
 PayloadBuilder = Callable[["EventType", Mapping[str, Any], bool], dict[str, Any]]

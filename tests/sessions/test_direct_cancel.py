@@ -41,6 +41,8 @@ REPR_KEYS = [
     "return_url",
     "livemode",
     "source",
+    "experiment",
+    "flow",
 ]
 
 

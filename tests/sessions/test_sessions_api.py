@@ -362,6 +362,7 @@ def test_get_returns_the_reference_shape_field_by_field(shop):
         "livemode",
         "source",
         "experiment",
+        "flow",
     ]
     assert body["id"] == created["id"] and body["status"] == "created"
     assert set(body["subscription"]) == {"id", "product_name", "price", "current_period_end"}
@@ -377,6 +378,7 @@ def test_get_returns_the_reference_shape_field_by_field(shop):
     assert body["livemode"] is False
     assert body["source"] == "flow"
     assert body["experiment"] is None  # none running
+    assert body["flow"] is None  # no segment flow: the default
     assert response["X-RateLimit-Limit"] == "1000"
 
 

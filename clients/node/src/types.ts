@@ -100,6 +100,14 @@ export interface Session {
   source: "flow" | "api";
   /** The experiment and arm the session was assigned to; null when none was running. */
   experiment: SessionExperiment | null;
+  /** The segment flow whose rule the subscription matched; null: the default flow. */
+  flow: SessionFlow | null;
+}
+
+export interface SessionFlow {
+  /** `flw_...` */
+  id: string;
+  name: string;
 }
 
 export interface SessionExperiment {

@@ -72,6 +72,11 @@ class SessionExperiment(TypedDict):
     arm: str  # the arm's key, e.g. "pct30" or "holdout"
 
 
+class SessionFlow(TypedDict):
+    id: str  # flw_...
+    name: str
+
+
 class Session(TypedDict):
     id: str
     status: SessionStatus
@@ -87,6 +92,8 @@ class Session(TypedDict):
     source: Source
     # The experiment and arm the session was assigned to; None when none was running.
     experiment: SessionExperiment | None
+    # The segment flow whose rule the subscription matched; None: the default flow.
+    flow: SessionFlow | None
 
 
 class SessionCreated(TypedDict):
