@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import csv
 import json
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.urls import path
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from mrrx.formats import iso_timestamp
@@ -18,8 +26,56 @@ def _pretty(value: object) -> str:
     return format_html("<pre style='margin:0'>{}</pre>", json.dumps(value, indent=2))
 
 
+# The sessions CSV: one row per session, as filtered on the list.
+CSV_COLUMNS = [
+    "id",
+    "created_at",
+    "livemode",
+    "source",
+    "status",
+    "customer_id",
+    "subscription_id",
+    "product_name",
+    "price_amount",
+    "price_currency",
+    "price_interval",
+    "survey_reason",
+    "selected_action",
+    "outcome_action",
+    "executed_at",
+    "end_reason",
+    "ended_at",
+    "flow_id",
+    "experiment_id",
+    "experiment_arm",
+]
+# A cell a spreadsheet would run as a formula (a reason typed by a subscriber, say).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class _Line:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _cell(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return "" if value is None else value
+
+
+def csv_lines(header: list[str], rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
+    writer = csv.writer(_Line())
+    yield writer.writerow(header)
+    for row in rows:
+        yield writer.writerow([_cell(value) for value in row])
+
+
 @admin.register(Session)
 class SessionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+    change_list_template = "admin/sessions_app/session/change_list.html"
     list_display = [
         "id",
         "status",
@@ -56,6 +112,7 @@ class SessionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             "Outcome",
             {"fields": ["selected_action", "outcome_action", "outcome_shown", "executed_at"]},
         ),
+        ("Experiment", {"fields": ["experiment_id", "experiment_arm"]}),
         ("Receipt to the subscriber", {"fields": ["receipt_shown"]}),
         ("Integration", {"fields": ["return_url", "metadata_shown", "context_shown"]}),
         (
@@ -88,6 +145,37 @@ class SessionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Session | None = None) -> bool:
         return False
+
+    # CSV ---------------------------------------------------------------------------------
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "export/",
+                self.admin_site.admin_view(self.export_view),
+                name="sessions_app_session_export",
+            ),
+            *super().get_urls(),
+        ]
+
+    def export_view(self, request: HttpRequest) -> HttpResponse:
+        """Every session the list shows with its filters and search (all pages)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest("Those filters do not apply to sessions.")
+        return self.csv_response(changelist.get_queryset(request))
+
+    def csv_response(self, queryset: QuerySet) -> StreamingHttpResponse:
+        rows = queryset.order_by("created_at", "id").values_list(*CSV_COLUMNS)
+        response = StreamingHttpResponse(
+            csv_lines(CSV_COLUMNS, rows.iterator(2000)), content_type="text/csv; charset=utf-8"
+        )
+        name = f"sessions-{timezone.now():%Y%m%d-%H%M%S}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["Cache-Control"] = "no-store"
+        return response
 
     @admin.display(description="price")
     def price_shown(self, obj: Session) -> str:

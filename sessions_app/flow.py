@@ -15,6 +15,8 @@ from django.utils.translation import gettext as _
 
 from audit.context import Actor
 from audit.services import audit_record
+from experiments.models import Arm, ArmKind
+from experiments.selectors import arm_offers_for, session_arm
 from mrrx.api.errors import ApiError
 from offers.eligibility import offers_evaluate
 from offers.selectors import (
@@ -67,6 +69,22 @@ def session_mark_viewed(*, session: Session) -> bool:
     )
 
 
+def _experiment_arm(session: Session) -> Arm | None:
+    return session_arm(
+        tenant_id=session.tenant_id,
+        livemode=session.livemode,
+        experiment_id=session.experiment_id,
+        arm_key=session.experiment_arm,
+    )
+
+
+def session_in_holdout(session: Session) -> bool:
+    """Whether the session is in an experiment's holdout: the survey, then the cancel
+    confirmation, and no offer."""
+    arm = _experiment_arm(session)
+    return arm is not None and arm.kind == ArmKind.HOLDOUT
+
+
 def reason_required(session: Session) -> bool:
     """Whether the subscriber must say why before they may cancel.
 
@@ -93,17 +111,23 @@ def session_choose_reason(*, session: Session, reason: str, reason_other: str = 
         errors["reason_other"] = _("At most %(n)s characters.") % {"n": REASON_OTHER_MAX}
     if errors:
         raise ApiError("validation_error", _("Please check your answer."), details=errors)
-    decisions = offers_evaluate(
-        config=config,
-        reason=reason,
-        subscription=session.subscription_snapshot,
-        recent_discount_accepted=recent_discount_accepted(
-            tenant=session.tenant,
-            livemode=session.livemode,
-            customer_id=session.customer_id,
-            months=config.discount_cooldown_months,
-        ),
-    )
+    arm = _experiment_arm(session)
+    if arm is not None and arm.kind == ArmKind.HOLDOUT:
+        # The holdout is what happens without MRRX: no offer, not even a trial extension.
+        decisions = []
+    else:
+        decisions = offers_evaluate(
+            config=config,
+            reason=reason,
+            subscription=session.subscription_snapshot,
+            recent_discount_accepted=recent_discount_accepted(
+                tenant=session.tenant,
+                livemode=session.livemode,
+                customer_id=session.customer_id,
+                months=config.discount_cooldown_months,
+            ),
+            arm_offers=arm_offers_for(arm=arm, reason=reason) if arm is not None else None,
+        )
     return _advance(
         session,
         from_statuses=(SessionStatus.VIEWED, SessionStatus.OFFER_SHOWN),
@@ -113,6 +137,16 @@ def session_choose_reason(*, session: Session, reason: str, reason_other: str = 
         offers_considered=[d.as_record() for d in decisions],
         offer_shown_at=timezone.now(),
     )
+
+
+def session_give_reason(*, session: Session, reason: str, reason_other: str = "") -> bool:
+    """The hosted page's reason step. A holdout session then goes straight on to the
+    cancel confirmation: its offers page would hold nothing but "No thanks, cancel"."""
+    with transaction.atomic():
+        moved = session_choose_reason(session=session, reason=reason, reason_other=reason_other)
+        if moved and session_in_holdout(session):
+            session_choose_cancel(session=session)
+    return moved
 
 
 def shown_offers(session: Session) -> list[dict[str, Any]]:

@@ -255,7 +255,7 @@ def _perform(request: HttpRequest, session: Session) -> None:
     step = request.POST.get("step", "")
     data = request.POST
     if step == "reason":
-        flow.session_choose_reason(
+        flow.session_give_reason(
             session=session,
             reason=data.get("reason", ""),
             reason_other=data.get("reason_other", ""),
