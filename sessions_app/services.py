@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from billing.gateway import StripeGatewayError, Subscription, gateway_for
@@ -18,12 +18,14 @@ from mrrx.api.errors import ApiError
 from mrrx.formats import iso_timestamp
 from mrrx.languages import language_codes, language_supported
 from mrrx.metrics import record_session_created
+from offers.segments import flow_select, flows_use_country
+from offers.selectors import flow_config_get
 from tenants.models import Tenant
 from tenants.selectors import return_url_allowed
-from webhooks.services import event_emit, event_emit_many
+from webhooks.services import event_emit, event_emit_many, event_emit_select
 
 from .models import ACTIVE_STATUSES, OPENED_STATUSES, EndReason, Session, SessionStatus
-from .serializers import session_event_data, survey_from
+from .serializers import flow_from, session_event_data, survey_from
 from .tokens import session_token
 
 logger = logging.getLogger(__name__)
@@ -122,18 +124,30 @@ def _resolve_subscription(
     return customer_id, subscription
 
 
+def _json_ready(value: Any) -> Any:
+    # Discounts nest (with their end dates): every level becomes JSON.
+    if isinstance(value, datetime):
+        return iso_timestamp(value)
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(item) for item in value]
+    return value
+
+
 def _snapshot(subscription: Subscription) -> dict[str, Any]:
-    snapshot = asdict(subscription)
-    for key, value in snapshot.items():
-        if isinstance(value, datetime):
-            snapshot[key] = iso_timestamp(value)
-        elif isinstance(value, tuple):
-            snapshot[key] = list(value)
-    return snapshot
+    return _json_ready(asdict(subscription))
 
 
-def subscription_fields(subscription: Subscription) -> dict[str, Any]:
-    """A session's copy of its subscription, as Stripe described it when the session began."""
+def subscription_fields(subscription: Subscription, *, country: bool = False) -> dict[str, Any]:
+    """A session's copy of its subscription, as Stripe described it when the session began.
+
+    The customer's country is kept only with ``country`` (some flow's rule asks for it):
+    MRRX holds no more of a customer's address than it uses.
+    """
+    snapshot = _snapshot(subscription)
+    if not country:
+        snapshot.pop("customer_country", None)
     return {
         "customer_id": subscription.customer_id,
         "subscription_id": subscription.id,
@@ -143,8 +157,33 @@ def subscription_fields(subscription: Subscription) -> dict[str, Any]:
         "price_currency": subscription.currency,
         "price_interval": subscription.interval,
         "price_interval_count": subscription.interval_count,
-        "subscription_snapshot": _snapshot(subscription),
+        "subscription_snapshot": snapshot,
     }
+
+
+def flow_fields(
+    *,
+    tenant: Tenant,
+    livemode: bool,
+    subscription: Subscription,
+    context: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    now: datetime,
+) -> dict[str, Any]:
+    """A new session's subscription fields with its segment flow: the first enabled flow
+    of the workspace's configuration (by priority) whose rule the subscription matches,
+    ``flow_id`` ``""`` for the default flow, and ``flow_match`` saying why (each flow
+    tried, matched or the first condition that failed with the value it saw)."""
+    config = flow_config_get(tenant=tenant, livemode=livemode)
+    fields = subscription_fields(subscription, country=flows_use_country(config))
+    flow, match = flow_select(
+        config=config,
+        subscription=fields["subscription_snapshot"],
+        context=context,
+        metadata=metadata,
+        now=now,
+    )
+    return {**fields, "flow_id": flow.id if flow else "", "flow_match": match}
 
 
 def session_create(
@@ -199,7 +238,14 @@ def session_create(
     session = Session(
         tenant=tenant,
         livemode=livemode,
-        **subscription_fields(subscription),
+        **flow_fields(
+            tenant=tenant,
+            livemode=livemode,
+            subscription=subscription,
+            context=context,
+            metadata=metadata,
+            now=now,
+        ),
         return_url=return_url or tenant.default_return_url,
         metadata=metadata or {},
         context=context or {},
@@ -266,17 +312,63 @@ _EVENT_FIELDS = (
     "source",
     "experiment_id",
     "experiment_arm",
+    "flow_id",
+    "flow_match",
 )
 
 
-def _end_sessions(*, filters: dict[str, Any], status: str, end_reason: str, now: datetime) -> int:
-    """Move every matching session to ``status`` in one statement.
+# The data of an ended session's ``session.expired`` event in SQL, over the row as the
+# ending statement returns it (``src``): what ``_ended_event_data`` builds in Python.
+_END_EVENT_DATA_SQL = {
+    "session_id": "src.id",
+    "subscription_id": "src.subscription_id",
+    "customer_id": "src.customer_id",
+    "status": "src.status",
+    "end_reason": "src.end_reason",
+    "action": "NULLIF(src.selected_action, '')",
+    "survey_response": (
+        "CASE WHEN src.survey_reason = '' THEN NULL ELSE json_build_object("
+        "'reason', src.survey_reason, 'reason_other', NULLIF(src.survey_reason_other, ''),"
+        " 'feedback', NULLIF(src.survey_feedback, '')) END"
+    ),
+    "metadata": "src.metadata",
+    "source": "src.source",
+    "experiment": (
+        "CASE WHEN src.experiment_id = '' THEN NULL ELSE json_build_object("
+        "'id', src.experiment_id, 'arm', src.experiment_arm) END"
+    ),
+    "flow": (
+        "CASE WHEN src.flow_id = '' THEN NULL ELSE json_build_object("
+        "'id', src.flow_id, 'name', src.flow_match->>'flow_name') END"
+    ),
+}
 
-    The same statement marks each row's ``session.expired`` event as owed, so the
-    events written afterwards (``sessions_emit_end_events``) can lag but never be lost.
+
+def _end_sessions(*, filters: dict[str, Any], status: str, end_reason: str, now: datetime) -> int:
+    """Move every matching session to ``status`` and write its ``session.expired`` event.
+
+    On PostgreSQL both are one statement (``UPDATE ... RETURNING`` feeding the events'
+    ``INSERT ... SELECT``): each row is written once, and no event is ever owed. Elsewhere
+    the update marks each row's event as owed, so the events written afterwards
+    (``sessions_emit_end_events``) can lag but never be lost.
     """
-    return Session.objects.filter(**filters).update(
-        status=status, end_reason=end_reason, ended_at=now, end_event_pending=True
+    queryset = Session.objects.filter(**filters)
+    if connection.vendor != "postgresql":
+        return queryset.update(
+            status=status, end_reason=end_reason, ended_at=now, end_event_pending=True
+        )
+    query = queryset.query
+    where, where_params = query.get_compiler(connection=connection).compile(query.where)
+    table = Session._meta.db_table
+    source = (
+        f"UPDATE {table} SET status = %s, end_reason = %s, ended_at = %s WHERE {where}"  # noqa: S608
+        f" RETURNING {', '.join(_EVENT_FIELDS)}, status, end_reason"
+    )
+    return event_emit_select(
+        type="session.expired",
+        source_sql=source,
+        params=[status, end_reason, now, *where_params],
+        data=_END_EVENT_DATA_SQL,
     )
 
 
@@ -328,13 +420,15 @@ def _ended_event_data(row: dict[str, Any]) -> dict[str, Any]:
             if row["experiment_id"]
             else None
         ),
+        "flow": flow_from(row["flow_id"], row["flow_match"]),
     }
 
 
 def sessions_expire_due(*, now: datetime | None = None) -> dict[str, int]:
     """Sessions past ``expires_at``: never opened → ``expired``, opened → ``abandoned``.
 
-    One set-based update per status; their events follow in batches.
+    One set-based statement per status, which on PostgreSQL writes their events too;
+    elsewhere the events follow in batches.
     """
     now = now or timezone.now()
     with transaction.atomic():
