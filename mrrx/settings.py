@@ -457,6 +457,9 @@ WEBHOOK_DISPATCH_MAX_BATCHES = 20
 # unless this is set, so each task paid a new PostgreSQL connection (~40 ms, measured by
 # bench/webhooks.py: 70 deliveries/s instead of 250+). With it, connections are recycled
 # every N tasks and otherwise live by CONN_MAX_AGE (tasks call close_old_connections()).
+# Attempts queued together (one emit's deliveries, one dispatch's) go up to this many to a
+# message, claimed in one statement and logged in one (webhooks.services.deliveries_attempt).
+WEBHOOK_ATTEMPT_BATCH = env.int("WEBHOOK_ATTEMPT_BATCH", default=8)
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_BEAT_SCHEDULE.update(
     {

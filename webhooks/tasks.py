@@ -8,7 +8,7 @@ from celery import shared_task
 from django.db import close_old_connections
 
 from . import jobs
-from .services.attempts import delivery_attempt
+from .services.attempts import deliveries_attempt, delivery_attempt
 from .services.dispatch import deliveries_dispatch_due
 
 logger = logging.getLogger(__name__)
@@ -25,6 +25,19 @@ def delivery_attempt_task(delivery_id: str, attempt: int | None = None) -> None:
         logger.info(
             "delivery %s attempt %d: %s",
             delivery_id,
+            made.number,
+            made.status_code or made.error or "no response",
+        )
+
+
+@shared_task(name=jobs.DELIVERIES_ATTEMPT)
+def deliveries_attempt_task(jobs: list[list]) -> None:  # type: ignore[type-arg]
+    """Several deliveries' attempts, claimed and logged together (one message a batch)."""
+    close_old_connections()
+    for made in deliveries_attempt(jobs=[(str(pk), int(attempt)) for pk, attempt in jobs]):
+        logger.info(
+            "delivery %s attempt %d: %s",
+            made.delivery_id,
             made.number,
             made.status_code or made.error or "no response",
         )

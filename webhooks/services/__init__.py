@@ -5,14 +5,16 @@ The delivery pipeline:
    caller's transaction, and queues each first attempt once that transaction commits.
 2. ``delivery_attempt`` (task ``webhooks.tasks.delivery_attempt``) claims one attempt with
    a conditional update, signs, sends, logs it and schedules the next one in
-   ``next_attempt_at``.
+   ``next_attempt_at``; ``deliveries_attempt`` (task ``webhooks.tasks.deliveries_attempt``)
+   does the same for the up to ``WEBHOOK_ATTEMPT_BATCH`` attempts queued in one message,
+   with one claim and one log statement for all of them.
 3. ``deliveries_dispatch_due`` (Celery beat, every few seconds) queues every attempt that
    is due: retries, and anything whose message the broker never got or lost.
 Messages carry the attempt number they are for; a duplicate or stale one finds the
 delivery moved on and does nothing, and nothing sends a finished delivery again.
 """
 
-from .attempts import delivery_attempt
+from .attempts import deliveries_attempt, delivery_attempt
 from .dispatch import deliveries_dispatch_due
 from .emit import event_emit, event_emit_many, event_emit_select
 from .endpoints import (
@@ -26,6 +28,7 @@ from .endpoints import (
 from .resend import endpoint_resend_failed, event_resend
 
 __all__ = [
+    "deliveries_attempt",
     "deliveries_dispatch_due",
     "delivery_attempt",
     "endpoint_create",

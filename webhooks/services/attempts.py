@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -161,15 +161,24 @@ def delivery_attempt(*, delivery_id: str, attempt: int | None = None) -> Attempt
                     delivery_id, attempt + 1)  # fmt: skip
         return None
     number = attempt + 1
+    result = _attempt_send(claimed, number=number, now=now)
+    if result is None:
+        return None
+    return _attempt_record(claimed=claimed, number=number, started_at=now, result=result)
+
+
+def _attempt_send(claimed: _Claimed, *, number: int, now: datetime) -> transport.SendResult | None:
+    """Sign and send one claimed attempt; None (and the delivery failed) when its endpoint
+    was disabled meanwhile."""
     if not claimed.enabled:
-        Delivery.objects.filter(pk=delivery_id, attempt_count=attempt).update(
+        Delivery.objects.filter(pk=claimed.delivery_id, attempt_count=number - 1).update(
             status=Delivery.Status.FAILED, next_attempt_at=None, locked_until=None,
             completed_at=now, last_error=f"Endpoint disabled: {claimed.disabled_reason}",
         )  # fmt: skip
         return None
     secrets = endpoint_signing_secrets(endpoint=claimed, at=now)  # type: ignore[arg-type]
     body = claimed.body.encode()
-    result = transport.post(
+    return transport.post(
         claimed.url,
         body=body,
         headers=_request_headers(
@@ -179,12 +188,73 @@ def delivery_attempt(*, delivery_id: str, attempt: int | None = None) -> Attempt
         allow_loopback=settings.WEBHOOK_ALLOW_LOOPBACK,
         require_https=claimed.livemode,
     )
-    return _attempt_record(claimed=claimed, number=number, started_at=now, result=result)
+
+
+def deliveries_attempt(*, jobs: Sequence[tuple[str, int]]) -> list[AttemptMade]:
+    """``delivery_attempt`` for several (delivery id, attempt) pairs at once: on PostgreSQL
+    one statement claims them all and one logs every attempt with its outcome, whatever
+    their number; the requests go one after another. Elsewhere, one by one.
+
+    The claim holds each delivery for as long as the whole batch may take, so that only a
+    crashed batch is taken over."""
+    if connection.vendor != "postgresql" or len(jobs) == 1:
+        made = (delivery_attempt(delivery_id=pk, attempt=attempt) for pk, attempt in jobs)
+        return [attempt for attempt in made if attempt is not None]
+    now = timezone.now()
+    lock = now + timedelta(seconds=len(jobs) * settings.WEBHOOK_TIMEOUT + 60)
+    sent: list[tuple[_Claimed, _Outcome, transport.SendResult]] = []
+    for claimed in _attempts_claim(jobs=jobs, now=now, lock=lock):
+        number = claimed.attempt_count + 1
+        started = timezone.now()
+        result = _attempt_send(claimed, number=number, now=started)
+        if result is not None:
+            outcome = _attempt_outcome(
+                claimed=claimed, number=number, started_at=started, result=result
+            )
+            sent.append((claimed, outcome, result))
+    if not sent:
+        return []
+    ids = _attempts_save([outcome for _, outcome, _ in sent])
+    made = []
+    for claimed, outcome, result in sent:
+        _attempt_after(claimed, outcome, result)
+        made.append(replace(outcome.attempt, pk=ids.get(claimed.delivery_id, 0)))
+    return made
 
 
 def _attempt_record(
     *, claimed: _Claimed, number: int, started_at: datetime, result: transport.SendResult
 ) -> AttemptMade:
+    outcome = _attempt_outcome(claimed=claimed, number=number, started_at=started_at,
+                               result=result)  # fmt: skip
+    pk = _attempt_save(
+        attempt=outcome.attempt,
+        status=outcome.status,
+        next_attempt_at=outcome.next_attempt_at,
+        completed_at=outcome.completed_at,
+    )
+    _attempt_after(claimed, outcome, result)
+    return replace(outcome.attempt, pk=pk)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    attempt: AttemptMade
+    status: str
+    next_attempt_at: datetime | None
+    completed_at: datetime | None
+    at: datetime
+
+
+def _attempt_after(claimed: _Claimed, outcome: _Outcome, result: transport.SendResult) -> None:
+    record_webhook_attempt(status_code=result.status_code, seconds=result.duration_ms / 1000)
+    _endpoint_record_outcome(endpoint=claimed, succeeded=outcome.attempt.succeeded,
+                             status_code=result.status_code, at=outcome.at)  # fmt: skip
+
+
+def _attempt_outcome(
+    *, claimed: _Claimed, number: int, started_at: datetime, result: transport.SendResult
+) -> _Outcome:
     now = timezone.now()
     code = result.status_code
     succeeded = code is not None and 200 <= code < 300
@@ -219,15 +289,13 @@ def _attempt_record(
         error=error,
         succeeded=succeeded,
     )
-    pk = _attempt_save(
+    return _Outcome(
         attempt=logged,
         status=status,
         next_attempt_at=None if wait is None else now + timedelta(seconds=wait),
         completed_at=None if status == Delivery.Status.PENDING else now,
+        at=now,
     )
-    record_webhook_attempt(status_code=code, seconds=result.duration_ms / 1000)
-    _endpoint_record_outcome(endpoint=claimed, succeeded=succeeded, status_code=code, at=now)
-    return replace(logged, pk=pk)
 
 
 # The statements every attempt makes are written out in SQL: through the ORM they cost
@@ -277,6 +345,10 @@ def _attempt_claim(*, delivery_id: str, attempt: int, now: datetime, lock: datet
         row = cursor.fetchone()
     if row is None:
         return None
+    return _claimed(delivery_id, attempt, row)
+
+
+def _claimed(delivery_id: str, attempt: int, row: Sequence[Any]) -> _Claimed:
     (retry_base, event_id, tenant_id, livemode, event_type, body, endpoint_id, url, enabled,
      disabled_reason, secret, previous_secret, previous_expires, failing_since) = row  # fmt: skip
     return _Claimed(
@@ -297,6 +369,72 @@ def _attempt_claim(*, delivery_id: str, attempt: int, now: datetime, lock: datet
         previous_secret_expires_at=_from_db_datetime(previous_expires),
         failing_since=_from_db_datetime(failing_since),
     )
+
+
+_CLAIM_MANY_SQL = (
+    "UPDATE webhooks_delivery AS d SET locked_until = %s"  # noqa: S608
+    " FROM (VALUES {values}) AS j (id, attempt), webhooks_event e, webhooks_endpoint ep"
+    " WHERE d.id = j.id AND d.status = %s AND d.attempt_count = j.attempt"
+    " AND (d.locked_until IS NULL OR d.locked_until < %s)"
+    " AND e.id = d.event_id AND ep.id = d.endpoint_id"
+    " RETURNING d.id, d.attempt_count, " + _CLAIMED_COLUMNS
+)
+
+
+def _attempts_claim(*, jobs: Sequence[tuple[str, int]], now: datetime, lock: datetime
+                    ) -> list[_Claimed]:  # fmt: skip
+    """``_attempt_claim`` for many deliveries in one statement (PostgreSQL)."""
+    values = ", ".join(["(%s, %s::int)"] * len(jobs))
+    params: list[Any] = [lock]
+    for pk, attempt in jobs:
+        params += [pk, attempt]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CLAIM_MANY_SQL.format(values=values), [*params, Delivery.Status.PENDING, now]
+        )
+        rows = cursor.fetchall()
+    order = {pk: n for n, (pk, _) in enumerate(jobs)}
+    rows.sort(key=lambda row: order.get(row[0], 0))
+    return [_claimed(pk, attempt, row) for pk, attempt, *row in rows]
+
+
+def _attempts_save(outcomes: list[_Outcome]) -> dict[str, int]:
+    """``_attempt_save`` for many attempts in one statement (PostgreSQL); returns the
+    attempts' ids by delivery."""
+    inserts, updates, params_insert, params_update = [], [], [], []
+    for outcome in outcomes:
+        attempt = outcome.attempt
+        inserts.append("(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+        params_insert += [
+            attempt.delivery_id, attempt.number, attempt.started_at, attempt.duration_ms,
+            attempt.request_url, json.dumps(attempt.request_headers), attempt.status_code,
+            json.dumps(attempt.response_headers), attempt.response_body, attempt.error,
+            attempt.succeeded,
+        ]  # fmt: skip
+        updates.append(
+            "(%s, %s::int, %s, %s::timestamptz, %s::timestamptz, %s::int, %s, %s::timestamptz)"
+        )
+        params_update += [
+            attempt.delivery_id, attempt.number, outcome.status, outcome.next_attempt_at,
+            attempt.started_at, attempt.status_code, attempt.error, outcome.completed_at,
+        ]  # fmt: skip
+    sql = (
+        "WITH logged AS (INSERT INTO webhooks_deliveryattempt (delivery_id, number,"  # noqa: S608
+        " started_at, duration_ms, request_url, request_headers, status_code,"
+        " response_headers, response_body, error, succeeded)"
+        f" VALUES {', '.join(inserts)} RETURNING id, delivery_id),"
+        " moved AS (UPDATE webhooks_delivery AS d SET attempt_count = v.number,"
+        " status = v.status, next_attempt_at = v.next_at, locked_until = NULL,"
+        " last_attempt_at = v.started, last_status_code = v.code, last_error = v.error,"
+        " completed_at = v.completed"
+        f" FROM (VALUES {', '.join(updates)})"
+        " AS v (id, number, status, next_at, started, code, error, completed)"
+        " WHERE d.id = v.id AND d.attempt_count = v.number - 1)"
+        " SELECT delivery_id, id FROM logged"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params_insert + params_update)
+        return dict(cursor.fetchall())
 
 
 def _from_db_datetime(value: Any) -> datetime | None:

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ..jobs import delivery_attempt_enqueue
+from ..jobs import deliveries_attempt_enqueue, delivery_attempt_enqueue
 from ..models import Delivery
 
 logger = logging.getLogger(__name__)
@@ -23,14 +23,22 @@ def attempts_enqueue_on_commit(jobs: list[tuple[str, int]]) -> None:
 
 
 def attempts_enqueue(jobs: list[tuple[str, int]]) -> int:
-    """Publish one attempt message per (delivery id, attempt number); returns how many.
+    """Publish the attempts of these (delivery id, attempt number) pairs; returns how many
+    were published.
 
-    On a broker failure the rest are made due now, so the dispatcher queues them as soon
-    as the broker is back, rather than after the requeue delay.
+    Up to ``settings.WEBHOOK_ATTEMPT_BATCH`` go in one message, claimed and logged together
+    by the worker that takes it. On a broker failure the rest are made due now, so the
+    dispatcher queues them as soon as the broker is back, rather than after the requeue
+    delay.
     """
-    for sent, (delivery_id, attempt) in enumerate(jobs):
+    size = max(1, settings.WEBHOOK_ATTEMPT_BATCH)
+    for sent in range(0, len(jobs), size):
+        batch = jobs[sent : sent + size]
         try:
-            delivery_attempt_enqueue(delivery_id=delivery_id, attempt=attempt)
+            if len(batch) == 1:
+                delivery_attempt_enqueue(delivery_id=batch[0][0], attempt=batch[0][1])
+            else:
+                deliveries_attempt_enqueue(jobs=batch)
         except Exception:
             unsent = [pk for pk, _ in jobs[sent:]]
             logger.warning("Broker unavailable: %d delivery attempt(s) left to the dispatcher.",
