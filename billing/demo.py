@@ -29,7 +29,15 @@ DEMO_PRICES = {
     "basic": ("mrrx_demo_basic_monthly", 1900, "Basic"),
 }
 DEMO_SUBSCRIBER_EMAIL = "demo.subscriber@example.com"
-DEMO_WEBHOOK_EVENTS = ["customer.subscription.updated", "customer.subscription.deleted"]
+# Those the sessions and save verification read (README: Save verification).
+DEMO_WEBHOOK_EVENTS = [
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "customer.subscription.paused",
+    "customer.subscription.resumed",
+    "invoice.paid",
+    "invoice.payment_failed",
+]
 
 
 def _prices(gw: StripeGateway, key_prefix: str) -> dict[str, Any]:
