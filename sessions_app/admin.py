@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from mrrx.formats import iso_timestamp
+from offers.segments import match_explained
 from tenants.admin_scoping import TenantScopedAdminMixin
 
 from .models import Receipt, Session, SessionStatus
@@ -112,6 +113,7 @@ class SessionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             "Outcome",
             {"fields": ["selected_action", "outcome_action", "outcome_shown", "executed_at"]},
         ),
+        ("Segment flow", {"fields": ["flow_id", "flow_match_shown"]}),
         ("Experiment", {"fields": ["experiment_id", "experiment_arm"]}),
         ("Receipt to the subscriber", {"fields": ["receipt_shown"]}),
         ("Integration", {"fields": ["return_url", "metadata_shown", "context_shown"]}),
@@ -186,6 +188,11 @@ class SessionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description="snapshot")
     def snapshot_shown(self, obj: Session) -> str:
         return _pretty(obj.subscription_snapshot)
+
+    @admin.display(description="why this flow")
+    def flow_match_shown(self, obj: Session) -> str:
+        lines = match_explained(obj.flow_match) if obj.flow_match else []
+        return format_html_join("", "<div>{}</div>", ((line,) for line in lines)) or "-"
 
     @admin.display(description="offers considered")
     def offers_shown(self, obj: Session) -> str:

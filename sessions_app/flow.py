@@ -28,7 +28,7 @@ from offers.selectors import (
 from .deflections import DEFLECTIONS, session_deflect
 from .jobs import session_execute_enqueue_on_commit
 from .models import Action, Session, SessionStatus
-from .selectors import recent_discount_accepted
+from .selectors import recent_discount_accepted, session_flow
 
 REASON_OTHER_MAX = 500
 FEEDBACK_MAX = 5000
@@ -100,8 +100,8 @@ def session_choose_reason(*, session: Session, reason: str, reason_other: str = 
     The reason may be changed while the offers are on screen (the back button), but not
     once an action has been chosen.
     """
-    config = flow_config_get(tenant=session.tenant, livemode=session.livemode)
-    allowed = {code for code, _ in reasons_for(config=config)}
+    config, segment = session_flow(session)
+    allowed = {code for code, _ in reasons_for(config=config, flow=segment)}
     errors = {}
     if reason not in allowed:
         errors["reason"] = _("Choose one of the listed reasons.")
@@ -127,6 +127,7 @@ def session_choose_reason(*, session: Session, reason: str, reason_other: str = 
                 months=config.discount_cooldown_months,
             ),
             arm_offers=arm_offers_for(arm=arm, reason=reason) if arm is not None else None,
+            flow=segment,
         )
     return _advance(
         session,

@@ -23,12 +23,13 @@ from mrrx.api.cors import CorsApiView
 from mrrx.api.schema import error_responses
 from mrrx.formats import iso_timestamp
 from offers.models import FlowConfig
-from offers.selectors import REASONS, cancel_at_period_end, flow_config_get, reasons_for
+from offers.selectors import REASONS, cancel_at_period_end, reasons_for
 
 from . import flow, presentation
 from .authentication import SessionTokenAuthentication, flow_session
 from .deflections import DEFLECTIONS, redirect_target
 from .models import Action, Session, SessionStatus
+from .selectors import session_flow
 from .serializers import outcome_repr
 from .views import page_language, return_url_for
 
@@ -90,7 +91,14 @@ def _offer_params(action: str, params: dict[str, Any], card: dict[str, Any]) -> 
             ]
         }
     if action == Action.DISCOUNT:
-        keys = ("percent_off", "amount_off", "currency", "duration_months", "coupon_id")
+        keys = (
+            "percent_off",
+            "amount_off",
+            "currency",
+            "duration_months",
+            "duration_years",
+            "coupon_id",
+        )
         return {key: params[key] for key in keys if key in params}
     if action == Action.DOWNGRADE:
         return {
@@ -149,7 +157,7 @@ def _ineligible(session: Session) -> list[dict[str, Any]]:
 
 def flow_repr(session: Session, *, explain: bool = False) -> dict[str, Any]:
     """The session as its subscriber sees it, at whatever step it is."""
-    config = flow_config_get(tenant=session.tenant, livemode=session.livemode)
+    config, segment = session_flow(session)
     choosing = session.status == SessionStatus.OFFER_SHOWN
     reason_required = flow.reason_required(session)
     # Before the survey, cancelling is open only where the reason is optional.
@@ -168,7 +176,8 @@ def flow_repr(session: Session, *, explain: bool = False) -> dict[str, Any]:
         "workspace": _workspace(session),
         "subscription": _subscription(session),
         "reasons": [
-            {"code": code, "label": str(label)} for code, label in reasons_for(config=config)
+            {"code": code, "label": str(label)}
+            for code, label in reasons_for(config=config, flow=segment)
         ],
         "reason": {
             "code": session.survey_reason,
@@ -275,6 +284,11 @@ class FlowOfferParamsSerializer(serializers.Serializer):
     percent_off = serializers.FloatField(required=False, help_text="discount")
     amount_off = serializers.IntegerField(required=False, help_text="discount, minor units")
     duration_months = serializers.IntegerField(required=False, help_text="discount")
+    duration_years = serializers.IntegerField(
+        required=False,
+        help_text="discount on a yearly price: the whole years it runs (duration_months is "
+        "12 times this)",
+    )
     coupon_id = serializers.CharField(required=False, help_text="discount, a configured coupon")
     new_price_id = serializers.CharField(required=False, help_text="downgrade")
     new_amount = serializers.IntegerField(required=False, help_text="downgrade, minor units")

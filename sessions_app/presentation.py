@@ -88,6 +88,11 @@ def plan(session: Session) -> dict[str, Any]:
 def _discount_text(params: dict[str, Any], session: Session) -> dict[str, str]:
     months = params.get("duration_months") or 1
     for_months = ngettext("for %(n)s month", "for %(n)s months", months) % {"n": months}
+    if params.get("duration_years"):
+        # A yearly price's discount runs whole years (offers.eligibility): "20% off your
+        # next year".
+        years = params["duration_years"]
+        for_months = ngettext("your next year", "your next %(n)s years", years) % {"n": years}
     price = session.price_amount or 0
     if params.get("percent_off"):
         percent = params["percent_off"]

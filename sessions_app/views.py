@@ -27,12 +27,13 @@ from mrrx.api.errors import ApiError
 from mrrx.api.ratelimit import RateLimitResult, rate_limit_hit
 from mrrx.languages import language_choose
 from mrrx.logging import bind_session_id
-from offers.selectors import flow_config_get, reasons_for
+from offers.selectors import reasons_for
 
 from . import flow, presentation
 from .deflections import redirect_target
 from .models import FINAL_STATUSES, Action, Session, SessionStatus
 from .receipts import receipt_notice
+from .selectors import session_flow
 from .tokens import SESSION_AUDIENCE, InvalidToken, flow_csrf_token, result_token, token_verify
 
 logger = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ def _render_step(request: HttpRequest, session: Session, token: str, **extra: An
     if status == SessionStatus.CREATED:
         flow.session_mark_viewed(session=session)
         status = session.status
-    config = flow_config_get(tenant=session.tenant, livemode=session.livemode)
+    config, segment = session_flow(session)
     base = {"plan": presentation.plan(session), **extra}
     if status == SessionStatus.VIEWED:
         return _page(
@@ -179,7 +180,7 @@ def _render_step(request: HttpRequest, session: Session, token: str, **extra: An
             session,
             {
                 **base,
-                "reasons": reasons_for(config=config),
+                "reasons": reasons_for(config=config, flow=segment),
                 "reason_optional": not flow.reason_required(session),
             },
         )
@@ -192,7 +193,7 @@ def _render_step(request: HttpRequest, session: Session, token: str, **extra: An
                 **base,
                 "offers": presentation.offer_cards(session),
                 "cancel": presentation.cancel_card(session, config),
-                "reasons": reasons_for(config=config),
+                "reasons": reasons_for(config=config, flow=segment),
             },
         )
     if status in (SessionStatus.ACTION_SELECTED, SessionStatus.SURVEY_COMPLETED):
