@@ -402,6 +402,11 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "sessions_app.tasks.sessions_requeue_stuck",
             "schedule": timedelta(minutes=1),
         },
+        # Subscriptions paused with Stripe's pause endpoint, resumed on their date.
+        "pauses-end-due": {
+            "task": "sessions_app.tasks.pauses_end_due",
+            "schedule": timedelta(minutes=15),
+        },
         # Receipts to subscribers: retries after their backoff, and messages lost.
         "receipts-dispatch-due": {
             "task": "sessions_app.tasks.receipts_dispatch_due",
@@ -452,14 +457,14 @@ WEBHOOK_ALLOW_LOOPBACK = env.bool("WEBHOOK_ALLOW_LOOPBACK", default=EMBEDDED or 
 # dispatcher after this long.
 WEBHOOK_REQUEUE_AFTER = timedelta(seconds=env.int("WEBHOOK_REQUEUE_AFTER_SECONDS", default=300))
 WEBHOOK_DISPATCH_BATCH = 500
+# Attempts queued together (one emit's deliveries, one dispatch's) go up to this many to a
+# message, claimed in one statement and logged in one (webhooks.services.deliveries_attempt).
+WEBHOOK_ATTEMPT_BATCH = env.int("WEBHOOK_ATTEMPT_BATCH", default=8)
 WEBHOOK_DISPATCH_MAX_BATCHES = 20
 # Celery's Django fixup closes every database connection before and after every task
 # unless this is set, so each task paid a new PostgreSQL connection (~40 ms, measured by
 # bench/webhooks.py: 70 deliveries/s instead of 250+). With it, connections are recycled
 # every N tasks and otherwise live by CONN_MAX_AGE (tasks call close_old_connections()).
-# Attempts queued together (one emit's deliveries, one dispatch's) go up to this many to a
-# message, claimed in one statement and logged in one (webhooks.services.deliveries_attempt).
-WEBHOOK_ATTEMPT_BATCH = env.int("WEBHOOK_ATTEMPT_BATCH", default=8)
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_BEAT_SCHEDULE.update(
     {

@@ -18,7 +18,12 @@ from django.utils import timezone
 
 from audit.models import AuditAction
 from audit.services import audit_record
-from billing.gateway import StripeGatewayError, gateway_for
+from billing.gateway import (
+    DISCOUNT_SKIP_IF_DISCOUNTED,
+    PAUSE_COLLECTION,
+    StripeGatewayError,
+    gateway_for,
+)
 from mrrx.metrics import record_session_completed, record_session_failed
 from webhooks.services import event_emit
 
@@ -52,7 +57,13 @@ def _run_action(session: Session) -> dict[str, Any]:
     sub = session.subscription_id
     match session.selected_action:
         case Action.PAUSE:
-            return gateway.pause(sub, days=params["days"], idempotency_key=key)
+            return gateway.pause(
+                sub,
+                days=params["days"],
+                idempotency_key=key,
+                method=params.get("method", PAUSE_COLLECTION),
+                behavior=params.get("behavior", "void"),
+            )
         case Action.DISCOUNT:
             return gateway.discount_apply(
                 sub,
@@ -62,6 +73,7 @@ def _run_action(session: Session) -> dict[str, Any]:
                 amount_off=params.get("amount_off"),
                 currency=params.get("currency"),
                 duration_months=params.get("duration_months"),
+                policy=params.get("policy", DISCOUNT_SKIP_IF_DISCOUNTED),
             )
         case Action.DOWNGRADE:
             return gateway.price_swap(
@@ -69,6 +81,7 @@ def _run_action(session: Session) -> dict[str, Any]:
                 new_price_id=params["price_id"],
                 proration_behavior=params.get("proration_behavior", "create_prorations"),
                 idempotency_key=key,
+                proration_date=(params.get("next_invoice") or {}).get("proration_date"),
             )
         case Action.EXTEND_TRIAL:
             return gateway.trial_extend(sub, days=params["days"], idempotency_key=key)

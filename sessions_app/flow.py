@@ -28,6 +28,7 @@ from offers.selectors import (
 from .deflections import DEFLECTIONS, session_deflect
 from .jobs import session_execute_enqueue_on_commit
 from .models import Action, Session, SessionStatus
+from .previews import offer_records_previewed
 from .selectors import recent_discount_accepted, session_flow
 
 REASON_OTHER_MAX = 500
@@ -135,7 +136,11 @@ def session_choose_reason(*, session: Session, reason: str, reason_other: str = 
         to=SessionStatus.OFFER_SHOWN,
         survey_reason=reason,
         survey_reason_other=reason_other.strip() if reason == "other" else "",
-        offers_considered=[d.as_record() for d in decisions],
+        offers_considered=offer_records_previewed(
+            session=session,
+            records=[d.as_record() for d in decisions],
+            proration_behavior=config.proration_behavior,
+        ),
         offer_shown_at=timezone.now(),
     )
 
@@ -175,9 +180,14 @@ def _action_params(session: Session, action: str, pause_months: int | None) -> d
                 _("Choose one of the pause lengths offered."),
                 details={"pause_months": f"one of {options}"},
             )
-        return {"months": months, "days": months * 30}
+        how = {key: params[key] for key in ("method", "behavior") if key in params}
+        return {"months": months, "days": months * 30, **how}
     if action == Action.DOWNGRADE:
-        params["proration_behavior"] = config.proration_behavior
+        # As previewed (``previews``): the same behaviour, and the preview's date below.
+        preview = params.get("next_invoice") or {}
+        params["proration_behavior"] = (
+            preview.get("proration_behavior") or config.proration_behavior
+        )
     return params
 
 

@@ -73,6 +73,10 @@ def _subscription(session: Session) -> dict[str, Any]:
         "trialing": trialing,
         "trial_end": snapshot.get("trial_end") if trialing else None,
         "paused": bool(snapshot.get("paused")),
+        # What tells it from the customer's other subscriptions.
+        "description": snapshot.get("description") or None,
+        "started_at": snapshot.get("start_date"),
+        "display_name": presentation.subscription_name(session),
     }
 
 
@@ -88,7 +92,8 @@ def _offer_params(action: str, params: dict[str, Any], card: dict[str, Any]) -> 
                     "until": option["until"],
                 }
                 for option in card["pause_options"]
-            ]
+            ],
+            "pause_method": params.get("method", "pause_collection"),
         }
     if action == Action.DISCOUNT:
         keys = (
@@ -99,14 +104,28 @@ def _offer_params(action: str, params: dict[str, Any], card: dict[str, Any]) -> 
             "duration_years",
             "coupon_id",
         )
-        return {key: params[key] for key in keys if key in params}
+        return {
+            **{key: params[key] for key in keys if key in params},
+            "discount_policy": params.get("policy", "skip_if_discounted"),
+        }
     if action == Action.DOWNGRADE:
+        preview = params.get("next_invoice")
         return {
             "new_price_id": params.get("price_id"),
             "new_amount": params.get("amount"),
             "currency": params.get("currency"),
             "interval": params.get("interval"),
             "product_name": params.get("product_name"),
+            "next_invoice": {
+                **{
+                    key: preview[key]
+                    for key in ("amount_due", "currency", "invoice_at", "proration_amount")
+                },
+                "proration_behavior": preview["proration_behavior"],
+                "display": " ".join(filter(None, (card.get("charge"), card.get("note")))),
+            }
+            if preview
+            else None,
         }
     if action == Action.CONTACT:
         keys = ("message", "link", "scheduling_url", "label")
@@ -247,6 +266,14 @@ class FlowSubscriptionSerializer(serializers.Serializer):
     trialing = serializers.BooleanField()
     trial_end = serializers.CharField(allow_null=True)
     paused = serializers.BooleanField()
+    description = serializers.CharField(
+        allow_null=True, help_text="the merchant's description of the subscription in Stripe"
+    )
+    started_at = serializers.CharField(allow_null=True, help_text="Stripe's `start_date`")
+    display_name = serializers.CharField(
+        help_text="plan, price and what tells it from the customer's other subscriptions: "
+        '"Pro · $29.00 / month · Team Acme, started on Jan 3, 2026"'
+    )
 
     class Meta:
         ref_name = "FlowSubscription"
@@ -279,8 +306,42 @@ class FlowPauseOptionSerializer(serializers.Serializer):
         ref_name = "FlowPauseOption"
 
 
+class FlowNextInvoiceSerializer(serializers.Serializer):
+    amount_due = serializers.IntegerField(help_text="minor units")
+    currency = serializers.CharField()
+    invoice_at = serializers.CharField(allow_null=True, help_text="when Stripe would bill it")
+    proration_amount = serializers.IntegerField(
+        help_text="the proration lines together, minor units; negative: a credit"
+    )
+    proration_behavior = serializers.ChoiceField(
+        choices=["create_prorations", "none", "always_invoice"],
+        help_text="the workspace's; `always_invoice`: `amount_due` is billed at once",
+    )
+    display = serializers.CharField(help_text="as the hosted page says it")
+
+    class Meta:
+        ref_name = "FlowNextInvoice"
+
+
 class FlowOfferParamsSerializer(serializers.Serializer):
     pause_options = FlowPauseOptionSerializer(many=True, required=False, help_text="pause")
+    pause_method = serializers.ChoiceField(
+        choices=["pause_collection", "subscription_pause"],
+        required=False,
+        help_text="pause: `pause_collection` (payments stop, the subscription stays active) "
+        "or `subscription_pause` (Stripe's pause: status `paused`)",
+    )
+    discount_policy = serializers.ChoiceField(
+        choices=["skip_if_discounted", "replace", "stack"],
+        required=False,
+        help_text="discount: what it does to a discount in force; `terms` gives the price",
+    )
+    next_invoice = FlowNextInvoiceSerializer(
+        required=False,
+        allow_null=True,
+        help_text="downgrade: Stripe's preview of the next invoice with the change, prorated "
+        "as the change will be; null when Stripe could not preview it",
+    )
     percent_off = serializers.FloatField(required=False, help_text="discount")
     amount_off = serializers.IntegerField(required=False, help_text="discount, minor units")
     duration_months = serializers.IntegerField(required=False, help_text="discount")
@@ -448,6 +509,9 @@ _SUBSCRIPTION_EXAMPLE = {
     "trialing": False,
     "trial_end": None,
     "paused": False,
+    "description": None,
+    "started_at": "2025-03-15T10:12:00.000Z",
+    "display_name": "Pro · $29.00 / month · Started on Mar 15, 2025",
 }
 _BASE_EXAMPLE = {
     "id": "ses_0kz3v5x2w1q0a9b8c7d6e5f4g",

@@ -15,6 +15,7 @@ SESSIONS_EXPIRE = "sessions_app.tasks.sessions_expire"
 SESSIONS_REQUEUE_STUCK = "sessions_app.tasks.sessions_requeue_stuck"
 RECEIPT_SEND = "sessions_app.tasks.receipt_send"
 RECEIPTS_DISPATCH_DUE = "sessions_app.tasks.receipts_dispatch_due"
+PAUSES_END_DUE = "sessions_app.tasks.pauses_end_due"
 
 
 def session_execute_enqueue(session_id: str) -> None:

@@ -82,7 +82,31 @@ def plan(session: Session) -> dict[str, Any]:
         "renews_on": day(snapshot.get("current_period_end")),
         "trialing": snapshot.get("status") == "trialing",
         "trial_ends_on": day(snapshot.get("trial_end")),
+        "identity": subscription_identity(session),
     }
+
+
+def subscription_identity(session: Session) -> str:
+    """What tells this subscription from the customer's others, beside its plan and price:
+    the merchant's description of it (when Stripe has one) and the day it began."""
+    snapshot = session.subscription_snapshot
+    description = " ".join(str(snapshot.get("description") or "").split())
+    started = day(snapshot.get("start_date"))
+    if description and started:
+        return _("%(description)s, started on %(date)s") % {
+            "description": description,
+            "date": started,
+        }
+    if started:
+        return _("Started on %(date)s") % {"date": started}
+    return description
+
+
+def subscription_name(session: Session) -> str:
+    """The subscription in one line: "Pro · $29.00 / month · Started on Jan 3, 2026"."""
+    summary = plan(session)
+    parts = [summary["name"], f"{summary['price']} / {summary['per']}", summary["identity"]]
+    return " · ".join(part for part in parts if part)
 
 
 def _discount_text(params: dict[str, Any], session: Session) -> dict[str, str]:
@@ -94,15 +118,25 @@ def _discount_text(params: dict[str, Any], session: Session) -> dict[str, str]:
         years = params["duration_years"]
         for_months = ngettext("your next year", "your next %(n)s years", years) % {"n": years}
     price = session.price_amount or 0
+    # What the subscriber pays now (a discount in force included), and what the offer's
+    # policy does with that discount: replaced, added to, or (skip) there is none.
+    policy = params.get("policy", "skip_if_discounted")
+    in_force = discounts_in_force(session)
+    paying = discounted(price, in_force, session.price_currency)
+    base = paying if policy == "stack" else price
+    own = bool(session.subscription_snapshot.get("discount_coupon_ids"))
+    # Once the offer's coupon ends: a replaced discount of the subscription's own is gone;
+    # a customer's discount (or one stacked onto) applies again.
+    back_to = price if policy == "replace" and own else paying
     if params.get("percent_off"):
         percent = params["percent_off"]
-        new_price = round(price * (100 - percent) / 100)
+        new_price = round(base * (100 - percent) / 100)
         title = _("%(percent)s%% off %(for_months)s") % {
             "percent": percent,
             "for_months": for_months,
         }
     elif params.get("amount_off"):
-        new_price = max(0, price - params["amount_off"])
+        new_price = max(0, base - params["amount_off"])
         title = _("%(amount)s off %(for_months)s") % {
             "amount": money(params["amount_off"], params.get("currency") or session.price_currency),
             "for_months": for_months,
@@ -110,20 +144,83 @@ def _discount_text(params: dict[str, Any], session: Session) -> dict[str, str]:
     else:
         label = params.get("label") or _("A special discount")
         return {"title": label, "cost": _("Applied to your next invoices"), "ends": ""}
+    words = {
+        "new": money(new_price, session.price_currency),
+        "per": per_interval(session.price_interval),
+        "old": money(paying, session.price_currency),
+    }
+    if in_force and policy == "replace":
+        cost = _(
+            "You pay %(new)s per %(per)s instead of %(old)s, in place of your current discount"
+        )
+    elif in_force and policy == "stack":
+        cost = _("You pay %(new)s per %(per)s instead of %(old)s, on top of your current discount")
+    else:
+        cost = _("You pay %(new)s per %(per)s instead of %(old)s")
     return {
         "title": title,
-        "cost": _("You pay %(new)s per %(per)s instead of %(old)s")
-        % {
-            "new": money(new_price, session.price_currency),
-            "per": per_interval(session.price_interval),
-            "old": money(price, session.price_currency),
-        },
+        "cost": cost % words,
         "ends": _("Then back to %(old)s per %(per)s")
         % {
-            "old": money(price, session.price_currency),
+            "old": money(back_to, session.price_currency),
             "per": per_interval(session.price_interval),
         },
     }
+
+
+def next_invoice_lines(preview: dict[str, Any] | None) -> dict[str, str]:
+    """A plan change's next invoice in words (``previews``): ``charge`` (what and when)
+    and ``note`` (the proration in it); empty when Stripe gave no preview."""
+    if not preview:
+        return {"charge": "", "note": ""}
+    amount = money(preview["amount_due"], preview["currency"])
+    behavior = preview.get("proration_behavior")
+    if behavior == "always_invoice":
+        charge = (
+            _("You pay %(amount)s now for the rest of this period.") % {"amount": amount}
+            if preview["amount_due"]
+            else _("Nothing to pay now.")
+        )
+    else:
+        charge = _("Your next bill: %(amount)s on %(date)s.") % {
+            "amount": amount,
+            "date": day(preview.get("invoice_at")),
+        }
+    proration = preview.get("proration_amount") or 0
+    note = ""
+    if proration < 0:
+        note = _("Includes a credit of %(amount)s for the unused time on your plan.") % {
+            "amount": money(-proration, preview["currency"])
+        }
+    elif proration > 0:
+        note = _("Includes %(amount)s for the difference over the rest of this period.") % {
+            "amount": money(proration, preview["currency"])
+        }
+    elif behavior == "none":
+        note = _("The new price applies from your next billing period.")
+    return {"charge": charge, "note": note}
+
+
+def discounts_in_force(session: Session) -> list[dict[str, Any]]:
+    """The discounts the subscription's price is paid with now: its own, else its
+    customer's (as Stripe applies them), each as the snapshot holds it."""
+    snapshot = session.subscription_snapshot
+    own = [d for d in snapshot.get("discounts") or [] if isinstance(d, dict)]
+    customer = snapshot.get("customer_discount")
+    chosen = own or ([customer] if isinstance(customer, dict) else [])
+    now = timezone.now()
+    return [d for d in chosen if not d.get("ends_at") or parse_datetime(d["ends_at"]) > now]
+
+
+def discounted(amount: int, discounts: list[dict[str, Any]], currency: str) -> int:
+    """``amount`` less each discount in turn (percent of what remains, or a fixed amount in
+    the same currency), as Stripe's invoices apply them."""
+    for discount in discounts:
+        if discount.get("percent_off") is not None:
+            amount -= round(amount * discount["percent_off"] / 100)
+        elif discount.get("amount_off") and (discount.get("currency") or "") == currency:
+            amount -= min(discount["amount_off"], amount)
+    return max(amount, 0)
 
 
 def _deflection_text(action: str, params: dict[str, Any], session: Session) -> dict[str, str]:
@@ -181,6 +278,7 @@ def offer_cards(session: Session) -> list[dict[str, Any]]:
                     "old": money(session.price_amount, session.price_currency),
                 },
                 ends=_("Keep using the product on a lighter plan, for as long as you like"),
+                **next_invoice_lines(params.get("next_invoice")),
             )
         elif action in (Action.CONTACT, Action.REDIRECT):
             card.update(_deflection_text(action, params, session))
@@ -233,6 +331,7 @@ def choice(session: Session) -> dict[str, str]:
             return {
                 "title": _("Switch to %(plan)s") % {"plan": params.get("product_name") or ""},
                 "button": _("Switch my plan"),
+                **next_invoice_lines(params.get("next_invoice")),
             }
         case Action.EXTEND_TRIAL:
             return {

@@ -282,6 +282,8 @@ def receipt_content(*, session: Session) -> dict[str, Any]:
         "lines": lines,
         "reference": session.id,
         "workspace": workspace,
+        # Which subscription, among the customer's: plan, price, description, start.
+        "subscription": presentation.subscription_name(session),
     }
 
 

@@ -7,7 +7,7 @@ from celery import shared_task
 from billing.gateway import StripeGatewayError
 from mrrx.logging import session_id_bound
 
-from . import execution, jobs, receipts, services
+from . import execution, jobs, pauses, receipts, services
 
 logger = logging.getLogger(__name__)
 
@@ -81,3 +81,8 @@ def receipts_dispatch_due() -> dict[str, int]:
             counts["queued"], counts["interrupted"],
         )  # fmt: skip
     return counts
+
+
+@shared_task(name=jobs.PAUSES_END_DUE)
+def pauses_end_due() -> dict[str, int]:
+    return pauses.pauses_end_due()

@@ -188,15 +188,26 @@ def test_survey_offers_carry_what_a_ui_needs_for_each_action(shop, trial_shop):
     by_action = {offer["action"]: offer for offer in offers}
     assert by_action["discount"]["title"] == "25% off for 3 months"
     assert by_action["discount"]["terms"] == "You pay $21.75 per month instead of $29.00"
-    assert by_action["discount"]["params"] == {"percent_off": 25, "duration_months": 3}
+    assert by_action["discount"]["params"] == {
+        "percent_off": 25,
+        "duration_months": 3,
+        "discount_policy": "skip_if_discounted",
+    }
     assert by_action["downgrade"]["title"] == "Switch to Basic"
-    assert by_action["downgrade"]["params"] == {
+    params = dict(by_action["downgrade"]["params"])
+    preview = params.pop("next_invoice")
+    assert params == {
         "new_price_id": shop.seeded.basic_price_id,
         "new_amount": 1900,
         "currency": "usd",
         "interval": "month",
         "product_name": "Basic",
     }
+    # Stripe's preview: the renewal at 1900 less the credit for the unused time on 2900.
+    assert preview["proration_behavior"] == "create_prorations"
+    assert -1000 <= preview["proration_amount"] < 0
+    assert preview["amount_due"] == 1900 + preview["proration_amount"]
+    assert preview["display"].startswith("Your next bill: $")
 
     _, trial_token = _start(trial_shop)
     trial_offers = _post(
