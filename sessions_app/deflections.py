@@ -26,6 +26,7 @@ from offers.params import redirect_url_with_session
 from webhooks.services import event_emit
 
 from .models import Action, Session, SessionStatus
+from .outcomes import outcome_recorded
 from .serializers import session_event_data
 
 DEFLECTIONS: tuple[str, ...] = (Action.CONTACT, Action.REDIRECT)
@@ -95,6 +96,7 @@ def session_deflect(
             actor=Actor.subscriber(customer_id=session.customer_id),
             changes=fields,
         )
+        outcome_recorded(kind="session", record_id=session.id)
         source, livemode = session.source, session.livemode
         transaction.on_commit(
             lambda: record_session_completed(outcome=action, source=source, livemode=livemode)

@@ -92,6 +92,34 @@ def test_a_custom_session_without_a_subscription_or_saved_outcome_makes_no_save(
     assert not Save.objects.exists()
 
 
+def test_a_contact_deflection_makes_a_save_when_it_commits(
+    tenant, django_capture_on_commit_callbacks
+):
+    from sessions_app.deflections import session_deflect
+
+    session = Session.objects.create(
+        tenant=tenant,
+        livemode=False,
+        status=SessionStatus.OFFER_SHOWN,
+        customer_id="cus_1",
+        subscription_id="sub_1",
+        price_amount=2900,
+        price_currency="usd",
+        price_interval="month",
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert session_deflect(session=session, action="contact", params={"message": "Call us"})
+
+    save = Save.objects.get(session=session)
+    assert (save.outcome_action, save.saved_at, save.mrr_amount) == (
+        "contact",
+        session.executed_at,
+        2900,
+    )
+    assert save.checkpoints.count() == 3
+
+
 def test_the_periodic_pass_writes_saves_for_deflections_and_not_for_cancellations(
     tenant, other_tenant
 ):
