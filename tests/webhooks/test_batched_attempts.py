@@ -99,3 +99,29 @@ def test_queued_together_they_go_in_messages_of_the_batch_size(monkeypatch, sett
 
     assert attempts_enqueue(jobs) == 7
     assert sent == [("many", jobs[0:3]), ("many", jobs[3:6]), ("one", jobs[6])]
+
+
+def test_the_events_of_one_transaction_share_messages(
+    tenant, make_endpoint, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOK_ATTEMPT_BATCH = 4
+    make_endpoint(tenant)
+    sent: list[list[tuple[str, int]]] = []
+    monkeypatch.setattr(
+        "webhooks.services.dispatch.delivery_attempt_enqueue",
+        lambda **kw: sent.append([(kw["delivery_id"], kw["attempt"])]),
+    )
+    monkeypatch.setattr(
+        "webhooks.services.dispatch.deliveries_attempt_enqueue",
+        lambda **kw: sent.append(kw["jobs"]),
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        deliveries = _emit(tenant, 6)
+        with pytest.raises(RuntimeError), transaction.atomic():
+            event_emit(tenant=tenant, livemode=False, type="session.created", data=SESSION_DATA)
+            raise RuntimeError("rolled back with its delivery")
+
+    assert [len(jobs) for jobs in sent] == [4, 2]
+    assert sorted(pk for jobs in sent for pk, _ in jobs) == sorted(d.pk for d in deliveries)
+    assert Delivery.objects.count() == 6

@@ -16,10 +16,32 @@ from ..models import Delivery
 logger = logging.getLogger(__name__)
 
 
+class _QueuedOnCommit:
+    """The attempts a transaction queues, published together when it commits (so that
+    the events of one transaction share messages, ``WEBHOOK_ATTEMPT_BATCH`` at a time)."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[str, int]] = []
+
+    def __call__(self) -> None:
+        attempts_enqueue(self.jobs)
+
+
 def attempts_enqueue_on_commit(jobs: list[tuple[str, int]]) -> None:
     """Queue these (delivery id, attempt number) pairs once the transaction commits."""
-    if jobs:
-        transaction.on_commit(lambda: attempts_enqueue(jobs))
+    if not jobs:
+        return
+    db = transaction.get_connection()
+    if db.in_atomic_block:
+        # Joins the earlier attempts of the same savepoint (or transaction), which a
+        # rollback drops together with these.
+        for savepoints, callback, _ in reversed(db.run_on_commit):
+            if isinstance(callback, _QueuedOnCommit) and set(savepoints) == set(db.savepoint_ids):
+                callback.jobs.extend(jobs)
+                return
+    queued = _QueuedOnCommit()
+    queued.jobs.extend(jobs)
+    transaction.on_commit(queued)
 
 
 def attempts_enqueue(jobs: list[tuple[str, int]]) -> int:
