@@ -108,8 +108,11 @@ class SaveCheckpoint(models.Model):
             ),
         ]
         indexes = [
+            # The pending checkpoints in the order the pass settles them (keyset on both).
             models.Index(
-                fields=["due_at"], condition=Q(status="pending"), name="checkpoint_due_idx"
+                fields=["due_at", "id"],
+                condition=Q(status="pending"),
+                name="checkpoint_pending_idx",
             ),
         ]
 

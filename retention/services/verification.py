@@ -173,8 +173,11 @@ def checkpoints_settle_from_events(
                 status=CheckpointStatus.PENDING, due_at__lte=cutoff
             )
             if after is not None:
-                pending = pending.filter(
-                    Q(due_at__gt=after[0]) | Q(due_at=after[0], pk__gt=after[1])
+                # A row comparison, so that the index scan starts after the last batch
+                # (its rows, settled, linger in the index until vacuumed).
+                table = SaveCheckpoint._meta.db_table
+                pending = pending.extra(  # noqa: S610 - no input in the SQL
+                    where=[f'("{table}"."due_at", "{table}"."id") > (%s, %s)'], params=list(after)
                 )
             rows = list(
                 pending.select_for_update(skip_locked=True, of=("self",))
