@@ -3,7 +3,10 @@ Connect), and the check that a pasted key works."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+from django.conf import settings
 
 from .clients import platform_secret_key
 from .errors import StripeNotConnected
@@ -27,19 +30,42 @@ def gateway_for_connection(connection: Any) -> StripeGateway:
     return StripeGateway(api_key=decrypt(connection.encrypted_key), livemode=connection.livemode)
 
 
+# Gateways this process made lately, by (workspace id, livemode): (when made, gateway).
+_recent_gateways: dict[tuple[str, bool], tuple[float, StripeGateway]] = {}
+_RECENT_GATEWAYS_MAX = 1000
+
+
 def gateway_for(*, tenant: Any, livemode: bool) -> StripeGateway:
     """The gateway for a workspace (a Tenant or its id) in one mode.
 
     Raises :class:`StripeNotConnected` when the workspace has not connected Stripe there.
+    A process reuses the gateway it made for ``settings.API_KEY_CACHE_SECONDS``, as it
+    does the API key that named the workspace; a connection saved or deleted in the
+    process is read afresh at once (``gateways_forget``).
     """
     from ..models import StripeConnection
 
     tenant_id = getattr(tenant, "pk", tenant)
+    ttl = settings.API_KEY_CACHE_SECONDS
+    if ttl > 0:
+        recent = _recent_gateways.get((tenant_id, livemode))
+        if recent is not None and time.monotonic() - recent[0] < ttl:
+            return recent[1]
     connection = StripeConnection.objects.filter(tenant_id=tenant_id, livemode=livemode).first()
     if connection is None:
         mode = "live" if livemode else "test"
         raise StripeNotConnected(f"This workspace has not connected Stripe in {mode} mode.")
-    return gateway_for_connection(connection)
+    gateway = gateway_for_connection(connection)
+    if ttl > 0:
+        if len(_recent_gateways) >= _RECENT_GATEWAYS_MAX:
+            _recent_gateways.clear()
+        _recent_gateways[(tenant_id, livemode)] = (time.monotonic(), gateway)
+    return gateway
+
+
+def gateways_forget(**kwargs: object) -> None:
+    """Forget the gateways this process made (a signal receiver, hence the kwargs)."""
+    _recent_gateways.clear()
 
 
 def key_check(*, api_key: str, livemode: bool) -> None:
