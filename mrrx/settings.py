@@ -54,8 +54,9 @@ SECRET_KEY = _secret("SECRET_KEY", nbytes=50)
 # Keyed hash for API keys: a stolen database alone does not let anyone test guesses.
 API_KEY_HMAC_SECRET = _secret("API_KEY_HMAC_SECRET")
 # How long a process reuses an API key it looked up (and its workspace, and the Stripe
-# gateway made for it) before reading it again; 0 reads it on every request. A key revoked, or a workspace changed, in this
-# process is dropped at once; other processes see it within this many seconds.
+# gateway made for it) before reading it again; 0 reads it on every request. A key
+# revoked, or a workspace or connection changed, in this process is dropped at once;
+# other processes see it within this many seconds.
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=2.0)
 # Session/result tokens: "kid:secret" pairs, the first signs, all verify (rotation).
 _token_keys = os.environ.get("SESSION_TOKEN_KEYS") or f"k1:{_secret('SESSION_TOKEN_KEY')}"
