@@ -33,6 +33,7 @@ from mrrx.api.idempotency import request_fingerprint
 from mrrx.models import IdempotencyRecord
 from sessions_app.models import Session
 from tenants.models import DEFAULT_SCOPES
+from webhooks.models import DeliveryAttempt
 from webhooks.signing import generate_secret
 
 from .conftest import connect, seed, stripe_subscription
@@ -711,6 +712,8 @@ EXPORT_KEYS = {
     "events",
     "stripe_events",
     "audit_entries",
+    "saves",
+    "invoice_payments",
 }
 
 
@@ -731,6 +734,13 @@ def test_a_privacy_key_exports_a_customer_then_erases_them_once(
     wire = Wire()
     privacy = connect_mrrx(key, base_url=live_server.url, transport=wire)
 
+    # The session.created delivery finished and its attempt written: an attempt still in
+    # flight when the erasure runs is written afterwards, and only a later erasure reaches it.
+    celery_worker_process.wait_until(
+        lambda: DeliveryAttempt.objects.filter(
+            delivery__event__type="session.created", delivery__event__body__contains=created["id"]
+        ).exists()
+    )
     document = privacy.export_customer(customer_id)
     assert set(document) == EXPORT_KEYS
     assert (document["object"], document["customer_id"]) == ("customer_export", customer_id)

@@ -480,9 +480,11 @@ describe("a customer's data", () => {
     "events",
     "generated_at",
     "hub_sessions",
+    "invoice_payments",
     "livemode",
     "object",
     "receipts",
+    "saves",
     "sessions",
     "stripe_events",
     "workspace_id",
@@ -499,7 +501,9 @@ describe("a customer's data", () => {
       subscription_id: subscriber.subscriptionIds[0],
       metadata: { user_id: "usr_private" },
     });
-
+    // Its session.created delivery has arrived: at most the attempt's own row (written
+    // once the receiver has answered) can still be in flight when the erasure runs.
+    await inbox.waitFor((e) => e.type === "session.created" && e.data.session_id === created.id);
     const exported = await privacy.exportCustomer(subscriber.customerId);
     assert.deepEqual(Object.keys(exported).sort(), exportKeys);
     assert.equal(exported.object, "customer_export");
@@ -522,8 +526,12 @@ describe("a customer's data", () => {
 
     const again = await privacy.eraseCustomer(subscriber.customerId);
     assert.deepEqual(Object.keys(again.counts).sort(), Object.keys(erasure.counts).sort());
+    // Nothing left to change, but for that attempt if it was written after the first run:
+    // a later erasure is what reaches a row written after an earlier one.
+    const { delivery_attempts: straggler, ...rest } = again.counts;
+    assert.ok(straggler <= 1, JSON.stringify(again.counts));
     assert.ok(
-      Object.values(again.counts).every((n) => n === 0),
+      Object.values(rest).every((n) => n === 0),
       JSON.stringify(again.counts),
     );
     assert.notEqual(again.event_id, erasure.event_id);
