@@ -491,9 +491,7 @@ CELERY_BEAT_SCHEDULE["weekly-reports-send"] = {
 # reads a second (Stripe allows 100 live, 25 in test mode), for at most
 # RETENTION_RECHECK_SECONDS a pass; a subscription Stripe would not tell is tried again
 # after RETENTION_RECHECK_RETRY.
-RETENTION_SETTLE_AFTER = timedelta(
-    minutes=env.int("RETENTION_SETTLE_AFTER_MINUTES", default=60)
-)
+RETENTION_SETTLE_AFTER = timedelta(minutes=env.int("RETENTION_SETTLE_AFTER_MINUTES", default=60))
 RETENTION_RECHECK_RATE = env.float("RETENTION_RECHECK_RATE", default=20.0)
 RETENTION_RECHECK_SECONDS = env.float("RETENTION_RECHECK_SECONDS", default=40.0)
 RETENTION_RECHECK_RETRY = timedelta(hours=env.int("RETENTION_RECHECK_RETRY_HOURS", default=24))

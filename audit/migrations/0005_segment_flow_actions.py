@@ -4,15 +4,50 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0004_customer_privacy_and_redaction'),
+        ("audit", "0004_customer_privacy_and_redaction"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditentry',
-            name='action',
-            field=models.CharField(choices=[('admin.added', 'added in admin'), ('admin.changed', 'changed in admin'), ('admin.deleted', 'deleted in admin'), ('api_key.issued', 'API key issued'), ('api_key.revoked', 'API key revoked'), ('webhook_secret.issued', 'webhook signing secret issued'), ('webhook_secret.rotated', 'webhook signing secret rotated'), ('webhook_endpoint.disabled', 'webhook endpoint disabled'), ('webhook_endpoint.enabled', 'webhook endpoint enabled'), ('stripe.connected', 'Stripe connected'), ('stripe.key_replaced', 'Stripe key replaced'), ('stripe.webhook_secret_replaced', 'Stripe webhook signing secret replaced'), ('stripe.disconnected', 'Stripe disconnected'), ('flow_config.changed', 'flow configuration changed'), ('offer.added', 'offer added'), ('offer.changed', 'offer changed'), ('offer.deleted', 'offer deleted'), ('flow.added', 'segment flow added'), ('flow.changed', 'segment flow changed'), ('flow.deleted', 'segment flow deleted'), ('webhook.event_resent', 'webhook event resent'), ('webhook.failed_resent', 'failed webhook deliveries resent'), ('session.viewed', 'subscriber opened the flow'), ('session.offer_shown', 'subscriber gave a reason, offers shown'), ('session.action_selected', 'subscriber chose an action'), ('session.survey_completed', 'subscriber completed the survey'), ('session.executing', 'subscriber confirmed'), ('session.completed', 'action executed'), ('session.failed', 'action failed'), ('customer.exported', "customer's data exported"), ('customer.erased', "customer's data erased")], editable=False, max_length=64),
+            model_name="auditentry",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("admin.added", "added in admin"),
+                    ("admin.changed", "changed in admin"),
+                    ("admin.deleted", "deleted in admin"),
+                    ("api_key.issued", "API key issued"),
+                    ("api_key.revoked", "API key revoked"),
+                    ("webhook_secret.issued", "webhook signing secret issued"),
+                    ("webhook_secret.rotated", "webhook signing secret rotated"),
+                    ("webhook_endpoint.disabled", "webhook endpoint disabled"),
+                    ("webhook_endpoint.enabled", "webhook endpoint enabled"),
+                    ("stripe.connected", "Stripe connected"),
+                    ("stripe.key_replaced", "Stripe key replaced"),
+                    ("stripe.webhook_secret_replaced", "Stripe webhook signing secret replaced"),
+                    ("stripe.disconnected", "Stripe disconnected"),
+                    ("flow_config.changed", "flow configuration changed"),
+                    ("offer.added", "offer added"),
+                    ("offer.changed", "offer changed"),
+                    ("offer.deleted", "offer deleted"),
+                    ("flow.added", "segment flow added"),
+                    ("flow.changed", "segment flow changed"),
+                    ("flow.deleted", "segment flow deleted"),
+                    ("webhook.event_resent", "webhook event resent"),
+                    ("webhook.failed_resent", "failed webhook deliveries resent"),
+                    ("session.viewed", "subscriber opened the flow"),
+                    ("session.offer_shown", "subscriber gave a reason, offers shown"),
+                    ("session.action_selected", "subscriber chose an action"),
+                    ("session.survey_completed", "subscriber completed the survey"),
+                    ("session.executing", "subscriber confirmed"),
+                    ("session.completed", "action executed"),
+                    ("session.failed", "action failed"),
+                    ("customer.exported", "customer's data exported"),
+                    ("customer.erased", "customer's data erased"),
+                ],
+                editable=False,
+                max_length=64,
+            ),
         ),
     ]
