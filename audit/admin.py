@@ -10,21 +10,17 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.contrib import admin
-from django.contrib.admin.options import IncorrectLookupParameters
-from django.core.exceptions import PermissionDenied
 from django.db import models, router, transaction
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
-from django.urls import path
-from django.utils import timezone
+from django.http import HttpRequest
 from django.utils.html import format_html
+
+from mrrx.admin_csv import CsvExportAdminMixin
 
 from .changes import fields_diff, snapshot
 from .context import Actor
@@ -120,7 +116,7 @@ def _message(message: Any) -> Any:
     return message
 
 
-class AuditEntryAdminBase(admin.ModelAdmin):
+class AuditEntryAdminBase(CsvExportAdminMixin, admin.ModelAdmin):
     """The audit log in admin: nothing on it can be added, changed or deleted."""
 
     list_display = ["created_at", "action", "actor", "object_type", "object_display", "livemode",
@@ -136,7 +132,9 @@ class AuditEntryAdminBase(admin.ModelAdmin):
     readonly_fields = fields
     change_list_template = "admin/audit/auditentry/change_list.html"
 
-    CSV_COLUMNS = ["created_at", "tenant_id", "livemode", "actor_kind", "actor_id",
+    csv_filename = "audit-log"
+    csv_noun = "the audit log"
+    csv_columns = ["created_at", "tenant_id", "livemode", "actor_kind", "actor_id",
                    "actor_label", "action", "object_type", "object_id", "object_repr",
                    "changes", "ip", "user_agent", "id"]  # fmt: skip
 
@@ -164,61 +162,3 @@ class AuditEntryAdminBase(admin.ModelAdmin):
         return False
 
     # CSV -----------------------------------------------------------------------------------
-    def get_urls(self) -> list[Any]:
-        return [
-            path(
-                "export/",
-                self.admin_site.admin_view(self.export_view),
-                name="audit_auditentry_export",
-            ),
-            *super().get_urls(),
-        ]
-
-    def export_view(self, request: HttpRequest) -> HttpResponse:
-        """The whole list as filtered and searched on the page (every page of it)."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        try:
-            changelist = self.get_changelist_instance(request)
-        except IncorrectLookupParameters:
-            return HttpResponseBadRequest("Those filters do not apply to the audit log.")
-        return self.csv_response(changelist.get_queryset(request))
-
-    @admin.action(description="Export selected entries as CSV", permissions=["view"])
-    def export_selected_csv(self, request: HttpRequest, queryset: models.QuerySet) -> HttpResponse:
-        return self.csv_response(queryset)
-
-    def csv_response(self, queryset: models.QuerySet) -> StreamingHttpResponse:
-        rows = queryset.order_by("created_at", "id").values_list(*self.CSV_COLUMNS)
-        name = f"audit-log-{timezone.now():%Y%m%d-%H%M%S}.csv"
-        response = StreamingHttpResponse(_csv_lines(self.CSV_COLUMNS, rows.iterator(2000)),
-                                         content_type="text/csv; charset=utf-8")  # fmt: skip
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        response["Cache-Control"] = "no-store"
-        return response
-
-
-class _Line:
-    def write(self, value: str) -> str:
-        return value
-
-
-# A cell a spreadsheet would run as a formula (a user agent can say anything) is quoted.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, dict | list):
-        value = json.dumps(value, sort_keys=True)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return "" if value is None else value
-
-
-def _csv_lines(header: list[str], rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
-    writer = csv.writer(_Line())
-    yield writer.writerow(header)
-    for row in rows:
-        yield writer.writerow([_cell(value) for value in row])

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import json
-from collections.abc import Iterable, Iterator
-from typing import Any
 
 from django.contrib import admin
-from django.contrib.admin.options import IncorrectLookupParameters
-from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
-from django.urls import path
-from django.utils import timezone
+from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
+from mrrx.admin_csv import CsvExportAdminMixin
 from mrrx.formats import iso_timestamp
 from offers.segments import match_explained
 from tenants.admin_scoping import TenantScopedAdminMixin
@@ -50,33 +43,14 @@ CSV_COLUMNS = [
     "experiment_id",
     "experiment_arm",
 ]
-# A cell a spreadsheet would run as a formula (a reason typed by a subscriber, say).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-class _Line:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _cell(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return "" if value is None else value
-
-
-def csv_lines(header: list[str], rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
-    writer = csv.writer(_Line())
-    yield writer.writerow(header)
-    for row in rows:
-        yield writer.writerow([_cell(value) for value in row])
 
 
 @admin.register(Session)
-class SessionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class SessionAdmin(CsvExportAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     change_list_template = "admin/sessions_app/session/change_list.html"
+    csv_columns = CSV_COLUMNS
+    csv_filename = "sessions"
+    csv_noun = "sessions"
     list_display = [
         "id",
         "status",
@@ -149,35 +123,6 @@ class SessionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         return False
 
     # CSV ---------------------------------------------------------------------------------
-    def get_urls(self) -> list[Any]:
-        return [
-            path(
-                "export/",
-                self.admin_site.admin_view(self.export_view),
-                name="sessions_app_session_export",
-            ),
-            *super().get_urls(),
-        ]
-
-    def export_view(self, request: HttpRequest) -> HttpResponse:
-        """Every session the list shows with its filters and search (all pages)."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        try:
-            changelist = self.get_changelist_instance(request)
-        except IncorrectLookupParameters:
-            return HttpResponseBadRequest("Those filters do not apply to sessions.")
-        return self.csv_response(changelist.get_queryset(request))
-
-    def csv_response(self, queryset: QuerySet) -> StreamingHttpResponse:
-        rows = queryset.order_by("created_at", "id").values_list(*CSV_COLUMNS)
-        response = StreamingHttpResponse(
-            csv_lines(CSV_COLUMNS, rows.iterator(2000)), content_type="text/csv; charset=utf-8"
-        )
-        name = f"sessions-{timezone.now():%Y%m%d-%H%M%S}.csv"
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        response["Cache-Control"] = "no-store"
-        return response
 
     @admin.display(description="price")
     def price_shown(self, obj: Session) -> str:
