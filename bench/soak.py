@@ -242,7 +242,7 @@ def _soak(base: str, data: dict, receiver, pids: dict[str, int]) -> None:  # typ
             started = time.monotonic()
             end = started + MINUTES * 60
             tasks: set[asyncio.Task] = set()  # type: ignore[type-arg]
-            window_start, window_end = 0, started + 60
+            window_start, last_start, window_end = 0, 0, started + 60
             while time.monotonic() < end:
                 delay = started + arrivals / rate - time.monotonic()
                 if delay > 0:
@@ -253,10 +253,17 @@ def _soak(base: str, data: dict, receiver, pids: dict[str, int]) -> None:  # typ
                 arrivals += 1
                 if time.monotonic() >= window_end:
                     _close_window(minutes, finished[window_start:])
+                    last_start = window_start
                     window_start, window_end = len(finished), window_end + 60
             await asyncio.gather(*tasks)
-            if len(finished) > window_start:
-                _close_window(minutes, finished[window_start:])
+            # The arrivals still under way at the end count in the last minute (a window
+            # of a few would make a p99 of nothing).
+            tail = finished[window_start:]
+            if minutes and len(tail) < 0.5 * rate * 60:
+                minutes.pop()
+                _close_window(minutes, finished[last_start:])
+            elif tail:
+                _close_window(minutes, tail)
 
     asyncio.run(paced())
     stop.set()
