@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import time
 from pathlib import Path
@@ -31,8 +32,6 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.minutes is not None:
-        import os
-
         os.environ["BENCH_SOAK_MINUTES"] = str(args.minutes)
     names = args.modules or sorted(
         m.name
@@ -40,9 +39,16 @@ def main() -> None:
         if m.name not in NOT_MODULES | NOT_BY_DEFAULT
     )
     started = time.monotonic()
+    environ = dict(os.environ)
     for name in names:
         print(f"== bench/{name}.py", flush=True)
-        report.add_returned(importlib.import_module(f"bench.{name}").main())
+        try:
+            report.add_returned(importlib.import_module(f"bench.{name}").main())
+        finally:
+            # Each module starts from the same environment (some point DATABASE_URL at a
+            # database of their own while they run).
+            os.environ.clear()
+            os.environ.update(environ)
     if report.FIGURES:
         print(f"\n== figures ({', '.join(names)}; {time.monotonic() - started:.0f} s)")
         print(report.table(), flush=True)
