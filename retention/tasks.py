@@ -22,5 +22,6 @@ def saves_verify() -> dict[str, int]:
         "stripe_calls": recheck.calls if recheck else 0,
         "settled_from_stripe": recheck.settled if recheck else 0,
     }
-    logger.info("retention: saves verified %s", summary)
+    if any(summary.values()):  # an idle pass says nothing
+        logger.info("retention: saves verified %s", summary)
     return summary

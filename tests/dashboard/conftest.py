@@ -22,7 +22,8 @@ from hub.models import HubSession, PlanChange
 from mrrx.crypto import encrypt
 from offers.selectors import flow_config_get
 from offers.services import flow_create
-from sessions_app.models import Session
+from retention.models import Save
+from sessions_app.models import Session, SessionStatus
 from tenants.models import Membership, Tenant
 from tenants.services import apikey_issue
 from tests.billing.conftest import emulator  # noqa: F401
@@ -163,6 +164,27 @@ def _experiment(tenant: Tenant) -> Built:
     return Built(experiment, experiment.name)
 
 
+def _save(tenant: Tenant) -> Built:
+    session = Session.objects.create(
+        tenant=tenant,
+        livemode=False,
+        customer_id=f"cus_saved_{tenant.slug}",
+        subscription_id=f"sub_saved_{tenant.slug}",
+        status=SessionStatus.COMPLETED,
+        expires_at=timezone.now() + timedelta(hours=24),
+    )
+    save = Save.objects.create(
+        tenant=tenant,
+        livemode=False,
+        session=session,
+        customer_id=session.customer_id,
+        subscription_id=session.subscription_id,
+        outcome_action="pause",
+        saved_at=timezone.now(),
+    )
+    return Built(save, save.subscription_id)
+
+
 # One builder per workspace-scoped model admin. The scoping tests fail for an admin
 # without one, so a new admin cannot go untested.
 BUILDERS: dict[str, Callable[[Tenant], Built]] = {
@@ -180,6 +202,7 @@ BUILDERS: dict[str, Callable[[Tenant], Built]] = {
     "hub.planchange": _plan_change,
     "audit.auditentry": _audit_entry,
     "experiments.experiment": _experiment,
+    "retention.save": _save,
 }
 
 

@@ -63,6 +63,7 @@ EXPECTED: dict[str, dict[str, str | None]] = {
         "delete": OWN,
         "actions": OWN,
     },
+    "retention.save": {"view": VIEW, "add": None, "change": None, "delete": None, "actions": None},
 }
 SCOPED = sorted(
     model._meta.label_lower
