@@ -104,9 +104,15 @@ class ContextFilter(logging.Filter):
         return True
 
 
+def _periodic_task_names() -> set[str]:
+    from django.conf import settings
+
+    return {entry["task"] for entry in getattr(settings, "CELERY_BEAT_SCHEDULE", {}).values()}
+
+
 class CeleryRoutineToDebug(logging.Filter):
-    """On Celery's loggers: beat's "Sending due task" and the worker's "Task ... received" /
-    "Task ... succeeded" become DEBUG lines.
+    """On Celery's loggers: beat's "Sending due task", the worker's "Task ... received" /
+    "Task ... succeeded", and a periodic tick discarded as expired become DEBUG lines.
 
     Beat ticks every few seconds and most ticks find nothing to do, so at INFO these lines
     buried everything else. Every task logs its own line when it did something (naming the
@@ -115,9 +121,17 @@ class CeleryRoutineToDebug(logging.Filter):
     """
 
     _ROUTINE = (LOG_RECEIVED, LOG_SUCCESS, "Scheduler: Sending due task %s (%s)")
+    # Also a periodic task's tick that expired before a worker got to it (its schedule
+    # entry's ``expires``): the next tick does its work. Any other revoked task keeps INFO.
+    _EXPIRED = "Discarding revoked task: %s[%s]"
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno != logging.INFO or record.msg not in self._ROUTINE:
+        if record.levelno != logging.INFO:
+            return True
+        if record.msg == self._EXPIRED:
+            if not record.args or record.args[0] not in _periodic_task_names():
+                return True
+        elif record.msg not in self._ROUTINE:
             return True
         record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)

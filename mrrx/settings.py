@@ -519,9 +519,16 @@ LOGGING["filters"] = {
     "redact": {"()": "mrrx.logging.RedactSecretsFilter"},
     "celery_routine": {"()": "mrrx.logging.CeleryRoutineToDebug"},
 }
-# Beat's "Sending due task" and the worker's "received" / "succeeded" lines go to DEBUG:
+# Beat's "Sending due task", the worker's "received" / "succeeded" lines and an expired
+# periodic tick's "Discarding revoked task" go to DEBUG:
 # each task logs its own line when it did something, so an idle `make run` stays quiet.
-for _celery_logger in ("celery.beat", "celery.worker.strategy", "celery.app.trace"):
+_ROUTINE_CELERY_LOGGERS = (
+    "celery.beat",
+    "celery.worker.strategy",
+    "celery.worker.request",
+    "celery.app.trace",
+)
+for _celery_logger in _ROUTINE_CELERY_LOGGERS:
     LOGGING["loggers"][_celery_logger] = {"filters": ["celery_routine"]}
 LOGGING["formatters"]["json"] = {"()": "mrrx.logging.JsonFormatter"}
 LOGGING["handlers"]["console"]["formatter"] = "json" if LOG_FORMAT == "json" else "plain"

@@ -140,3 +140,23 @@ def test_the_access_log_names_each_request_without_its_token(client, tenant, jso
         ["GET", "/api/v1/health", "200"],
     ]
     assert token not in json.dumps(access)
+
+
+def test_an_expired_periodic_tick_is_routine_and_another_revoked_task_is_not():
+    """Celery's "Discarding revoked task" for a beat tick that expired unrun (the next
+    tick does its work) is a DEBUG line; for any other task it keeps INFO."""
+    logger = logging.getLogger("celery.worker.request")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    try:
+        logger.info(
+            "Discarding revoked task: %s[%s]", "webhooks.tasks.deliveries_dispatch_due", "t1"
+        )
+        logger.info("Discarding revoked task: %s[%s]", "sessions_app.tasks.session_execute", "t2")
+    finally:
+        logger.removeHandler(handler)
+    assert stream.getvalue().splitlines() == [
+        "INFO Discarding revoked task: sessions_app.tasks.session_execute[t2]"
+    ]
