@@ -88,6 +88,9 @@ def _run() -> None:
     from mrrx import metrics
     from tenants.services import apikey_issue, tenant_create
 
+    # Settings made the directory, but a module run before this one in the same process
+    # may have cleared it (its servers' multiprocess files go when they stop).
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
     request = SimpleNamespace(method="GET", resolver_match=SimpleNamespace(route="c/<str:token>"))
     print(f"multiprocess files in {os.environ['PROMETHEUS_MULTIPROC_DIR']}")
     for name, call in (
