@@ -49,9 +49,26 @@ def main() -> None:
             # database of their own while they run).
             os.environ.clear()
             os.environ.update(environ)
+            _reconnect_to_the_servers_database()
     if report.FIGURES:
         print(f"\n== figures ({', '.join(names)}; {time.monotonic() - started:.0f} s)")
         print(report.table(), flush=True)
+
+
+def _reconnect_to_the_servers_database() -> None:
+    """Django is set up once per process: a module that ran in a database of its own (and
+    dropped it) leaves the connection naming it; name DATABASE_URL's database again."""
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+
+    url = os.environ.get("DATABASE_URL", "")
+    if not settings.configured or not url.startswith("postgres"):
+        return
+    from django.db import connections
+
+    connections.close_all()
+    connections["default"].settings_dict["NAME"] = urlsplit(url).path.lstrip("/")
 
 
 if __name__ == "__main__":

@@ -146,10 +146,6 @@ def main() -> None:
 
         connections.close_all()
         _admin_sql(server_url, f'DROP DATABASE IF EXISTS "{database}"')
-        # Django stays set up for the modules run after this one in the same process:
-        # point its connection back at the server's database, not the dropped one.
-        if "default" in connections.settings:
-            connections["default"].settings_dict["NAME"] = urlsplit(server_url).path.lstrip("/")
 
 
 def _admin_sql(url: str, sql: str) -> None:
