@@ -44,9 +44,14 @@ class Shop:
         return f"/api/stripe/webhook/{self.connection.pk}"
 
 
-def connect(tenant, *, key: str = MERCHANT_KEY) -> StripeConnection:  # type: ignore[no-untyped-def]
+def connect(  # type: ignore[no-untyped-def]
+    tenant, *, key: str = MERCHANT_KEY, livemode: bool = False
+) -> StripeConnection:
+    """Connected by key, with the inbound webhook's secret (live mode: the key's live twin)."""
+    if livemode:
+        key = key.replace("_test_", "_live_", 1)
     return stripe_connection_connect_key(
-        tenant=tenant, livemode=False, key=key, webhook_secret=WEBHOOK_SECRET
+        tenant=tenant, livemode=livemode, key=key, webhook_secret=WEBHOOK_SECRET
     ).connection
 
 
@@ -84,9 +89,12 @@ def run_session(
     return session
 
 
-def emulator_events(emulator, since: int = 0) -> list[dict[str, Any]]:  # noqa: F811
-    """The platform account's events in the order the emulator emitted them."""
-    tables = emulator.state()["namespaces"]["platform:test"]["tables"]
+def emulator_events(  # noqa: F811
+    emulator, since: int = 0, *, livemode: bool = False
+) -> list[dict[str, Any]]:
+    """The platform account's events (of one mode) in the order the emulator emitted them."""
+    namespace = "platform:live" if livemode else "platform:test"
+    tables = emulator.state()["namespaces"][namespace]["tables"]
     return [e for e in tables["events"].values() if e["created"] >= since]
 
 
