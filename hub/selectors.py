@@ -86,6 +86,14 @@ class HubSubscription:
 def hub_subscriptions(*, hub: HubSession) -> list[HubSubscription]:
     """The customer's live subscriptions, newest first, read from Stripe now (raises
     ``StripeGatewayError``)."""
+    # The visit's actions are read before Stripe is: an action seen finished is then always
+    # shown beside Stripe's state after it, never beside a read taken while the worker was
+    # still at it (a finished resume next to "Paused until").
+    actions = list(
+        HubAction.objects.filter(hub_session=hub)
+        .exclude(kind=HubActionKind.CANCEL)
+        .order_by("created_at", "id")
+    )
     gateway = gateway_for(tenant=hub.tenant, livemode=hub.livemode)
     overviews = gateway.subscription_overviews_for_customer(hub.customer_id)
     ids = [o.subscription.id for o in overviews]
@@ -96,10 +104,10 @@ def hub_subscriptions(*, hub: HubSession) -> list[HubSubscription]:
     )
     latest: dict[str, HubAction] = {}
     taken: dict[str, set[str]] = {}
-    for action in HubAction.objects.filter(hub_session=hub, subscription_id__in=ids).exclude(
-        kind=HubActionKind.CANCEL
-    ):
-        latest[action.subscription_id] = action  # ordered oldest first: the last one wins
+    for action in actions:
+        if action.subscription_id not in ids:
+            continue
+        latest[action.subscription_id] = action  # oldest first: the last one wins
         if action.kind != HubActionKind.CHANGE_PLAN:
             taken.setdefault(action.subscription_id, set()).add(action.kind)
     sessions = {

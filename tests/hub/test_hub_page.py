@@ -311,6 +311,41 @@ def test_resume_is_claimed_once_however_often_it_is_sent(
     assert status == {"busy": True}
 
 
+def test_a_resume_finishing_while_the_page_is_drawn_is_not_shown_beside_the_pause(
+    hub_shop, browser, emulator, django_capture_on_commit_callbacks, monkeypatch
+):
+    """The worker may finish between the page's reads. Whatever it shows as done, it shows
+    beside Stripe's state after it: never "active again" under "Paused until"."""
+    from billing.gateway.stripe_gateway import StripeGateway
+    from hub.execution import hub_action_execute
+
+    pause(emulator, hub_shop.customer.addon_subscription_id)
+    _, path, _ = _open(hub_shop, browser)
+    sub = hub_shop.customer.addon_subscription_id
+    with django_capture_on_commit_callbacks():
+        browser.post(path, {"action": "resume", "subscription": sub})
+    [action] = HubAction.objects.all()
+    read = StripeGateway.subscription_overviews_for_customer
+
+    def read_then_the_worker_finishes(self, customer_id):  # type: ignore[no-untyped-def]
+        overviews = read(self, customer_id)
+        if HubAction.objects.get(pk=action.pk).status == "executing":
+            hub_action_execute(action_id=action.pk)
+        return overviews
+
+    monkeypatch.setattr(
+        StripeGateway, "subscription_overviews_for_customer", read_then_the_worker_finishes
+    )
+    drawn = _section(browser.get(path), sub)
+    assert HubAction.objects.get(pk=action.pk).status == "completed"
+    # Drawn from a Stripe read taken before the resume: still at work, not "active again".
+    assert "Paused until" in drawn and "Resuming your subscription" in drawn
+    assert "active again" not in drawn
+    monkeypatch.undo()
+    after = _section(browser.get(path), sub)
+    assert "active again" in after and "Paused until" not in after and "Active" in after
+
+
 def test_resume_of_a_subscription_that_is_not_paused_is_refused(hub_shop, browser):
     _, path, _ = _open(hub_shop, browser)
     response = browser.post(
