@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mrrx.recent import RecentReads
 from offers.eligibility import ArmOffer
 
 from .models import Arm, ArmKind, Experiment, ExperimentStatus
@@ -34,6 +35,12 @@ def experiment_running(*, tenant_id: str, livemode: bool) -> Experiment | None:
         .prefetch_related("arms")
         .first()
     )
+
+
+# The running experiment (or None) by (workspace id, livemode), as this process read it
+# lately: every session created asks. Arms and experiments saved or deleted here, and
+# every start and stop, forget it.
+RECENT_RUNNING: RecentReads[Experiment | None] = RecentReads()
 
 
 def experiment_get(*, tenant_id: str, livemode: bool, experiment_id: str) -> Experiment | None:
@@ -75,7 +82,10 @@ def arm_pick(*, experiment_id: str, arms: Sequence[Arm], subscription_id: str) -
 def assignment_for(*, tenant_id: str, livemode: bool, subscription_id: str) -> Assignment | None:
     """The arm of the running experiment (if any) a new session for ``subscription_id``
     is in."""
-    experiment = experiment_running(tenant_id=tenant_id, livemode=livemode)
+    experiment = RECENT_RUNNING.get(
+        (tenant_id, livemode),
+        lambda: experiment_running(tenant_id=tenant_id, livemode=livemode),
+    )
     if experiment is None:
         return None
     arm = arm_pick(

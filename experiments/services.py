@@ -24,6 +24,7 @@ from offers.selectors import flow_config_get
 from tenants.models import Tenant
 
 from .models import Arm, ArmKind, Experiment, ExperimentStatus
+from .selectors import RECENT_RUNNING
 
 ARMS_MIN = 2
 ARMS_MAX = 10
@@ -224,6 +225,9 @@ def experiment_start(*, experiment: Experiment) -> Experiment:
         raise ValidationError(
             "Another experiment is already running in this mode: stop it first."
         ) from exc
+    # Sessions this process creates from now on are assigned; other processes' within
+    # API_KEY_CACHE_SECONDS (mrrx.recent).
+    RECENT_RUNNING.forget()
     if not moved:
         raise ValidationError(f"“{experiment.name}” is no longer a draft.")
     experiment.refresh_from_db()
@@ -247,6 +251,7 @@ def experiment_stop(*, experiment: Experiment) -> Experiment:
                     "message": "Stopped",
                 },
             )
+    RECENT_RUNNING.forget()
     if not moved:
         raise ValidationError(f"“{experiment.name}” is not running.")
     experiment.refresh_from_db()

@@ -42,6 +42,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_datetime
 
+from mrrx.recent import RecentReads
+
 from .models import Flow, FlowConfig
 from .params import INTERVALS
 
@@ -451,9 +453,20 @@ def rule_match(
     return RuleResult(matched=True)
 
 
+# Each configuration's enabled flows, by its id, as this process read them lately: every
+# session created is routed through them. Flows and configurations saved or deleted here
+# forget them.
+RECENT_FLOWS: RecentReads[tuple[Flow, ...]] = RecentReads()
+
+
 def flows_enabled(config: FlowConfig) -> list[Flow]:
     """The configuration's enabled flows in the order they are tried."""
-    return list(config.flows.filter(enabled=True).order_by("priority", "id"))
+    return list(
+        RECENT_FLOWS.get(
+            config.pk,
+            lambda: tuple(config.flows.filter(enabled=True).order_by("priority", "id")),
+        )
+    )
 
 
 def flows_use_country(config: FlowConfig) -> bool:

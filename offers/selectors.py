@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import IntegrityError
 
+from mrrx.recent import RecentReads
+
 from .models import CancelTiming, Flow, FlowConfig, Reason
 
 # (code, label) for every survey reason, in the default order; labels are translatable.
@@ -23,6 +25,20 @@ def flow_config_get(*, tenant, livemode: bool) -> FlowConfig:  # type: ignore[no
         return flow_config_create_defaults(tenant=tenant, livemode=livemode)
     except IntegrityError:  # made meanwhile by a concurrent request
         return FlowConfig.objects.get(tenant=tenant, livemode=livemode)
+
+
+# Configurations by (workspace id, livemode), as this process read them lately.
+RECENT_CONFIGS: RecentReads[FlowConfig] = RecentReads()
+
+
+def flow_config_recent(*, tenant, livemode: bool) -> FlowConfig:  # type: ignore[no-untyped-def]
+    """``flow_config_get``, as this process read it less than API_KEY_CACHE_SECONDS ago
+    (``mrrx.recent``): for a hot path that only reads it (creating a session), never for
+    one that changes it."""
+    tenant_id = getattr(tenant, "pk", tenant)
+    return RECENT_CONFIGS.get(
+        (tenant_id, livemode), lambda: flow_config_get(tenant=tenant, livemode=livemode)
+    )
 
 
 def flow_for(config: FlowConfig, flow_id: str) -> Flow | None:

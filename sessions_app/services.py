@@ -19,7 +19,7 @@ from mrrx.formats import iso_timestamp
 from mrrx.languages import language_codes, language_supported
 from mrrx.metrics import record_session_created
 from offers.segments import flow_select, flows_use_country
-from offers.selectors import flow_config_get
+from offers.selectors import flow_config_recent
 from tenants.models import Tenant
 from tenants.selectors import return_url_allowed
 from webhooks.services import event_emit, event_emit_many, event_emit_select
@@ -174,7 +174,7 @@ def flow_fields(
     of the workspace's configuration (by priority) whose rule the subscription matches,
     ``flow_id`` ``""`` for the default flow, and ``flow_match`` saying why (each flow
     tried, matched or the first condition that failed with the value it saw)."""
-    config = flow_config_get(tenant=tenant, livemode=livemode)
+    config = flow_config_recent(tenant=tenant, livemode=livemode)
     fields = subscription_fields(subscription, country=flows_use_country(config))
     flow, match = flow_select(
         config=config,

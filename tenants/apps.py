@@ -8,12 +8,10 @@ class TenantsConfig(AppConfig):
     verbose_name = "Workspaces"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_delete, post_save
+        from mrrx.recent import forget_on_change
 
         from .models import ApiKey, Tenant
-        from .services import apikey_cache_clear
+        from .services import RECENT_KEYS
 
         # A key or workspace changed here is read afresh by this process's next request.
-        for model in (ApiKey, Tenant):
-            post_save.connect(apikey_cache_clear, sender=model, dispatch_uid=f"keys-{model}")
-            post_delete.connect(apikey_cache_clear, sender=model, dispatch_uid=f"keys-{model}-d")
+        forget_on_change(RECENT_KEYS, ApiKey, Tenant, uid="keys")

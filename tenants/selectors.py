@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from urllib.parse import urlsplit
 
-from django.conf import settings
-
 from .models import ApiKey, Tenant
-from .services import RECENT_KEYS as _recent_keys
-from .services import apikey_hash
-
-_RECENT_KEYS_MAX = 1000
+from .services import RECENT_KEYS, apikey_hash
 
 
 def apikey_get_by_plaintext(*, plaintext: str) -> ApiKey | None:
@@ -22,17 +16,9 @@ def apikey_get_by_plaintext(*, plaintext: str) -> ApiKey | None:
     request. ``apikey_cache_clear`` forgets them (a key or workspace saved or revoked).
     """
     hashed = apikey_hash(plaintext)
-    ttl = settings.API_KEY_CACHE_SECONDS
-    if ttl > 0:
-        recent = _recent_keys.get(hashed)
-        if recent is not None and time.monotonic() - recent[0] < ttl:
-            return recent[1]
-    api_key = ApiKey.objects.select_related("tenant").filter(hashed_key=hashed).first()
-    if ttl > 0 and api_key is not None:
-        if len(_recent_keys) >= _RECENT_KEYS_MAX:
-            _recent_keys.clear()
-        _recent_keys[hashed] = (time.monotonic(), api_key)
-    return api_key
+    return RECENT_KEYS.get(
+        hashed, lambda: ApiKey.objects.select_related("tenant").filter(hashed_key=hashed).first()
+    )
 
 
 def _origin(parts) -> tuple[str, str, int | None]:  # type: ignore[no-untyped-def]

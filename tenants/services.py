@@ -16,6 +16,7 @@ from django.utils.text import slugify
 
 from audit.models import AuditAction
 from audit.services import audit_record
+from mrrx.recent import RecentReads
 
 from .models import ALL_SCOPES, DEFAULT_SCOPES, ApiKey, Tenant
 
@@ -97,14 +98,15 @@ def apikey_issue(
     raise RuntimeError("Could not draw a unique API key prefix.")
 
 
-# Keys this process looked up lately (``selectors.apikey_get_by_plaintext``), by hash:
-# (when read, the key with its workspace).
-RECENT_KEYS: dict[str, tuple[float, ApiKey]] = {}
+# Keys this process looked up lately (``selectors.apikey_get_by_plaintext``), by hash,
+# with their workspaces. A key not found is looked for again at once: it may have been
+# issued a moment ago in another process.
+RECENT_KEYS: RecentReads[ApiKey | None] = RecentReads(keep_none=False)
 
 
 def apikey_cache_clear(**kwargs: object) -> None:
     """Forget every key this process read (also a signal receiver, hence the kwargs)."""
-    RECENT_KEYS.clear()
+    RECENT_KEYS.forget()
 
 
 def apikey_revoke(*, api_key: ApiKey) -> ApiKey:

@@ -3,10 +3,9 @@ Connect), and the check that a pasted key works."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from django.conf import settings
+from mrrx.recent import RecentReads
 
 from .clients import platform_secret_key
 from .errors import StripeNotConnected
@@ -30,9 +29,8 @@ def gateway_for_connection(connection: Any) -> StripeGateway:
     return StripeGateway(api_key=decrypt(connection.encrypted_key), livemode=connection.livemode)
 
 
-# Gateways this process made lately, by (workspace id, livemode): (when made, gateway).
-_recent_gateways: dict[tuple[str, bool], tuple[float, StripeGateway]] = {}
-_RECENT_GATEWAYS_MAX = 1000
+# Gateways this process made lately, by (workspace id, livemode).
+RECENT_GATEWAYS: RecentReads[StripeGateway] = RecentReads()
 
 
 def gateway_for(*, tenant: Any, livemode: bool) -> StripeGateway:
@@ -46,26 +44,20 @@ def gateway_for(*, tenant: Any, livemode: bool) -> StripeGateway:
     from ..models import StripeConnection
 
     tenant_id = getattr(tenant, "pk", tenant)
-    ttl = settings.API_KEY_CACHE_SECONDS
-    if ttl > 0:
-        recent = _recent_gateways.get((tenant_id, livemode))
-        if recent is not None and time.monotonic() - recent[0] < ttl:
-            return recent[1]
-    connection = StripeConnection.objects.filter(tenant_id=tenant_id, livemode=livemode).first()
-    if connection is None:
-        mode = "live" if livemode else "test"
-        raise StripeNotConnected(f"This workspace has not connected Stripe in {mode} mode.")
-    gateway = gateway_for_connection(connection)
-    if ttl > 0:
-        if len(_recent_gateways) >= _RECENT_GATEWAYS_MAX:
-            _recent_gateways.clear()
-        _recent_gateways[(tenant_id, livemode)] = (time.monotonic(), gateway)
-    return gateway
+
+    def connect() -> StripeGateway:
+        connection = StripeConnection.objects.filter(tenant_id=tenant_id, livemode=livemode).first()
+        if connection is None:
+            mode = "live" if livemode else "test"
+            raise StripeNotConnected(f"This workspace has not connected Stripe in {mode} mode.")
+        return gateway_for_connection(connection)
+
+    return RECENT_GATEWAYS.get((tenant_id, livemode), connect)
 
 
 def gateways_forget(**kwargs: object) -> None:
     """Forget the gateways this process made (a signal receiver, hence the kwargs)."""
-    _recent_gateways.clear()
+    RECENT_GATEWAYS.forget()
 
 
 def key_check(*, api_key: str, livemode: bool) -> None:
