@@ -9,15 +9,19 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from mrrx.rows import RowReader
 from offers.models import Flow, FlowConfig
 from offers.selectors import flow_config_get, flow_for
 from tenants.models import Tenant
 
 from .models import Action, Session, SessionStatus
 
+# The API's read of one session (``GET /api/v1/sessions/<id>``), compiled once.
+_SESSION_BY_ID: RowReader[Session] = RowReader(Session, ["id", "tenant_id", "livemode"])
+
 
 def session_get(*, tenant: Tenant, livemode: bool, session_id: str) -> Session | None:
-    return Session.objects.filter(tenant=tenant, livemode=livemode, id=session_id).first()
+    return _SESSION_BY_ID.get(session_id, tenant.pk, livemode)
 
 
 def session_flow(session: Session) -> tuple[FlowConfig, Flow | None]:
