@@ -133,7 +133,7 @@ def experiment_results(*, experiment: Experiment) -> ExperimentResult:
         tenant_id=experiment.tenant_id, livemode=experiment.livemode, experiment_id=experiment.pk
     )
     parts: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in _breakdown(sessions, "experiment_arm"):
+    for row in _breakdown(sessions, "experiment_arm", reasons=False):
         parts[row["experiment_arm"]].append(row)
     for key, rows in parts.items():
         if key in arms:
@@ -143,6 +143,8 @@ def experiment_results(*, experiment: Experiment) -> ExperimentResult:
         SaveCheckpoint.objects.filter(
             save_record__tenant_id=experiment.tenant_id,
             save_record__livemode=experiment.livemode,
+            save_record__session__tenant_id=experiment.tenant_id,
+            save_record__session__livemode=experiment.livemode,
             save_record__session__experiment_id=experiment.pk,
         )
         .values(
