@@ -9,6 +9,7 @@ import stripe
 from django.conf import settings
 
 from .errors import StripeNotConnected
+from .http import PooledHTTPClient
 
 # The API version stripe-python 16.1.0 is typed for. Pinned here so that upgrading the
 # library never changes the shapes we parse without someone deciding it should.
@@ -17,8 +18,8 @@ STRIPE_API_VERSION = "2026-10-28.endive"
 
 @cache
 def _http_client(timeout: float) -> stripe.HTTPClient:
-    # One per process: requests keeps a session per thread, so connections are reused.
-    return stripe.RequestsClient(timeout=timeout)
+    # One per process: its pools keep connections open between calls.
+    return PooledHTTPClient(timeout=timeout)
 
 
 def _base_addresses() -> dict[str, str]:

@@ -413,6 +413,23 @@ def test_an_unreachable_stripe_is_transient(settings):
     assert (raised.value.code, raised.value.transient) == ("stripe_error", True)
 
 
+def test_a_stripe_that_does_not_answer_in_time_is_transient(settings):
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # accepts the connection, never answers
+    settings.STRIPE_API_BASE = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    settings.STRIPE_TIMEOUT_SECONDS = 0.3
+    try:
+        with pytest.raises(StripeGatewayError) as raised:
+            StripeGateway(api_key=MERCHANT_KEY, livemode=False).subscription_get("sub_x")
+    finally:
+        silent.close()
+
+    assert (raised.value.code, raised.value.transient) == ("stripe_error", True)
+
+
 def test_a_missing_subscription_is_a_permanent_subscription_not_found(emulator, gw):
     with pytest.raises(StripeGatewayError) as raised:
         gw.subscription_get("sub_missing")
