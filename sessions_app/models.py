@@ -196,10 +196,15 @@ class Session(models.Model):
                     "price_interval_count",
                     "price_amount",
                     "viewed_at",
-                    # Last: the date range stays the scanned prefix for every source.
+                    # After the date range: it stays the scanned prefix for every source.
                     "source",
+                    # Carried for index-only reads (experiment arms, hub visits, joins to
+                    # checkpoints); key columns rather than INCLUDE, which SQLite lacks.
+                    "experiment_id",
+                    "experiment_arm",
+                    "hub_session_id",
+                    "id",
                 ],
-                include=["experiment_id", "experiment_arm", "hub_session_id", "id"],
                 name="session_analytics_idx",
             ),
         ]
