@@ -57,6 +57,7 @@ def own_database(name: str) -> Iterator[str]:
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, check=True
         )
+        _point_django_at(database)
         yield os.environ["DATABASE_URL"]
     finally:
         os.environ["DATABASE_URL"] = server_url
@@ -65,6 +66,20 @@ def own_database(name: str) -> Iterator[str]:
 
             connections.close_all()
         _admin_sql(server_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        _point_django_at(urlsplit(server_url).path.lstrip("/"))
+
+
+def _point_django_at(database: str) -> None:
+    """Django is set up once per process: when a module before this one set it up, its
+    connection names the database it began with, not the one DATABASE_URL names now."""
+    from django.conf import settings
+
+    if not settings.configured:
+        return  # set up later, from DATABASE_URL
+    from django.db import connections
+
+    connections.close_all()
+    connections["default"].settings_dict["NAME"] = database
 
 
 def start(args: list[str], **kwargs) -> subprocess.Popen:  # type: ignore[type-arg, no-untyped-def]
