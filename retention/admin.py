@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html_join
 
-from tenants.admin_scoping import TenantScopedAdminMixin, TenantScopedInlineMixin
+from tenants.admin_scoping import ReadOnlyInline, TenantScopedAdminMixin
 
 from .models import InvoicePayment, Save, SaveCheckpoint, SubscriptionChange
 
 
-class CheckpointInline(TenantScopedInlineMixin, admin.TabularInline):
+class CheckpointInline(ReadOnlyInline):
     model = SaveCheckpoint
     fields = [
         "day",
@@ -27,17 +25,6 @@ class CheckpointInline(TenantScopedInlineMixin, admin.TabularInline):
         "mrr_amount",
     ]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Save)

@@ -217,3 +217,20 @@ class OperatorOnlyAdminMixin(AuditedAdminMixin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.is_superuser and super().has_delete_permission(request, obj)  # type: ignore[misc]
+
+
+class ReadOnlyInline(TenantScopedInlineMixin, admin.TabularInline):
+    """Rows shown under their parent, never added, changed or deleted there (logs,
+    checkpoints, deliveries)."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

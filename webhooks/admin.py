@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from mrrx.admin_pages import secret_shown_once
-from tenants.admin_scoping import TenantScopedAdminMixin, TenantScopedInlineMixin
+from tenants.admin_scoping import ReadOnlyInline, TenantScopedAdminMixin
 
 from .events import event_type_choices
 from .models import Delivery, DeliveryAttempt, Endpoint, Event
@@ -266,23 +266,9 @@ class EndpointAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         return TemplateResponse(request, "admin/webhooks/endpoint/resend_failed.html", context)
 
 
-class ReadOnlyInline(TenantScopedInlineMixin, admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 class DeliveryInline(ReadOnlyInline):
     model = Delivery
+    show_change_link = True
     fields = ["id", "endpoint", "status", "attempt_count", "last_status_code", "next_attempt_at",
               "last_error"]  # fmt: skip
     readonly_fields = fields
