@@ -168,7 +168,7 @@ def _run() -> None:
 
     from experiments.models import Arm, ArmKind, Experiment, ExperimentStatus
     from retention.models import Save, SaveCheckpoint
-    from sessions_app.models import Session
+    from sessions_app.models import Session, offers_key_of
     from tenants.models import Membership
     from tenants.services import tenant_create
     from tests.factories import UserFactory
@@ -189,6 +189,8 @@ def _run() -> None:
         kind = ArmKind.HOLDOUT if key == "holdout" else ArmKind.VARIANT
         Arm.objects.create(experiment=experiment, key=key, name=key, kind=kind, position=position)
     rows = _sessions(tenant, SESSIONS, experiment.pk)
+    for row in rows:  # what Session.save sets; bulk_create does not call it
+        row.offers_key = offers_key_of(row.offers_considered)
     for offset in range(0, len(rows), 10000):
         Session.objects.bulk_create(rows[offset : offset + 10000])
     saves, checkpoints = _saves(rows)

@@ -1,15 +1,16 @@
 """Save-rate analytics for one workspace and mode over a range of days (UTC).
 
-Three aggregate queries, each over the sessions started in the range:
+Two aggregate queries over the sessions started in the range:
 
-1. a breakdown by status, outcome, reason and price terms (a few hundred groups), from
-   which the headline figures, the funnel, MRR saved/lost per currency and the reasons
-   chart are derived;
-2. the daily trend;
-3. offer acceptance, unnesting the distinct ``offers_considered`` lists in the database.
+1. a breakdown by source, status, outcome, reason and price terms (a few hundred groups),
+   from which the per-source counts, the headline figures, the funnel, MRR saved/lost per
+   currency and the reasons chart are derived;
+2. the sessions by day, status, outcome and offers considered (``offers_key``), from which
+   the daily trend and offer acceptance are derived; the offers of each distinct key are
+   then read from one session that has it.
 
-The first two need only columns of the index ``session_analytics_idx``, so PostgreSQL
-may answer them from the index alone; the third reads the rows for their JSON.
+Both need only columns of the index ``session_analytics_idx``, so PostgreSQL may answer
+them from the index alone.
 
 Every figure's definition is in ``DEFINITIONS``, which the page prints beside it.
 """
@@ -24,8 +25,8 @@ from fractions import Fraction
 from typing import Any
 
 from django.db import connections
-from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Min, Q, QuerySet, Sum
+from django.db.models.functions import Collate, TruncDate
 
 from hub.models import HubAction, HubActionKind, HubActionStatus, HubSession
 from offers.models import Offer
@@ -242,31 +243,39 @@ def custom_sessions_in(*, tenant: Tenant, livemode: bool, period: Period) -> Que
 
 def source_counts(*, tenant: Tenant, livemode: bool, period: Period) -> dict[str, int]:
     """How many sessions each source has in the range."""
-    return _session_counts(tenant=tenant, livemode=livemode, period=period)[0]
+    return _source_totals(
+        _breakdown_by_source(tenant=tenant, livemode=livemode, period=period),
+        custom=custom_sessions_in(tenant=tenant, livemode=livemode, period=period).count(),
+    )[0]
 
 
-def _session_counts(
-    *, tenant: Tenant, livemode: bool, period: Period
-) -> tuple[dict[str, int], int]:
-    """``source_counts``, and how many of the range's sessions the hub opened: one scan of
-    the range (the hub's column is in ``session_analytics_idx`` for it)."""
-    counts = dict.fromkeys(SOURCES, 0)
-    rows = (
-        Session.objects.filter(
-            tenant=tenant,
-            livemode=livemode,
-            created_at__gte=period.start_at,
-            created_at__lt=period.end_at,
-        )
-        .values("source")
-        .annotate(n=Count("*"), from_hub=Count("created_at", filter=~Q(hub_session_id="")))
-        .order_by()
+def _breakdown_by_source(*, tenant: Tenant, livemode: bool, period: Period) -> list[dict[str, Any]]:
+    """``_breakdown``'s rows for every source of the range (``source`` in each row), with
+    how many of each group the hub opened: the page's figures, its per-source counts and
+    the hub's count in one scan of the range (every column is in
+    ``session_analytics_idx``)."""
+    sessions = Session.objects.filter(
+        tenant=tenant,
+        livemode=livemode,
+        created_at__gte=period.start_at,
+        created_at__lt=period.end_at,
     )
+    return list(
+        _breakdown(sessions, "source").annotate(
+            from_hub=Count("created_at", filter=~Q(hub_session_id=""))
+        )
+    )
+
+
+def _source_totals(rows: Iterable[dict[str, Any]], *, custom: int) -> tuple[dict[str, int], int]:
+    """Sessions per source (``custom`` for the merchant's own) and how many the hub opened,
+    from ``_breakdown_by_source``'s rows."""
+    counts = dict.fromkeys(SOURCES, 0)
     from_hub = 0
     for row in rows:
-        counts[row["source"]] = row["n"]
+        counts[row["source"]] = counts.get(row["source"], 0) + row["n"]
         from_hub += row["from_hub"]
-    counts["custom"] = custom_sessions_in(tenant=tenant, livemode=livemode, period=period).count()
+    counts["custom"] = custom
     return counts, from_hub
 
 
@@ -319,21 +328,24 @@ def analytics_report(
 ) -> Report:
     """Every figure of the analytics page for one workspace, mode, period and source."""
     report = Report(tenant=tenant, livemode=livemode, period=period, source=source)
-    counts, from_hub = _session_counts(tenant=tenant, livemode=livemode, period=period)
+    rows = _breakdown_by_source(tenant=tenant, livemode=livemode, period=period)
+    custom = custom_sessions_in(tenant=tenant, livemode=livemode, period=period)
+    counts, from_hub = _source_totals(rows, custom=custom.count())
     report.other_sources = {name: n for name, n in counts.items() if name != source and n}
     report.hub = hub_counts(
         tenant=tenant, livemode=livemode, period=period, cancellations_started=from_hub
     )
     if source == "custom":
-        custom = custom_sessions_in(tenant=tenant, livemode=livemode, period=period)
         _summarize(report, _custom_breakdown(custom))
         report.trend = _custom_trend(custom, period)
         report.offers = _custom_offers(custom)
         return report
-    sessions = sessions_in(tenant=tenant, livemode=livemode, period=period, source=source)
-    _summarize(report, _breakdown(sessions))
-    report.trend = _trend(sessions, report.period)
-    report.offers = _offers(sessions, tenant=tenant)
+    _summarize(report, [row for row in rows if row["source"] == source])
+    daily = _daily_offers(
+        sessions_in(tenant=tenant, livemode=livemode, period=period, source=source)
+    )
+    report.trend = _trend(daily, report.period)
+    report.offers = _offers(daily, tenant=tenant)
     return report
 
 
@@ -483,90 +495,82 @@ def _summarize(report: Report, rows: Iterable[dict[str, Any]]) -> None:
     )
 
 
-def _trend(sessions: QuerySet[Session], period: Period) -> list[DayRow]:
-    completed = Q(status=SessionStatus.COMPLETED)
-    canceled = completed & Q(outcome_action=Action.CANCEL)
-    rows = (
+def _daily_offers(sessions: QuerySet[Session]) -> list[dict[str, Any]]:
+    """Sessions counted by day, status, outcome and offers considered (``offers_key``),
+    with one session of each group (``sample``) to read the group's offers from: the
+    daily trend and the offer figures from one scan of ``session_analytics_idx``."""
+    return list(
         sessions.annotate(day=TruncDate("created_at", tzinfo=UTC))
-        .values("day")
-        .annotate(
-            started=Count("*"),
-            # A column of the index, not the primary key: the scan stays on the index.
-            completed=Count("created_at", filter=completed),
-            saved=Count("created_at", filter=completed & ~Q(outcome_action__in=_NOT_SAVES)),
-            canceled=Count("created_at", filter=canceled),
-        )
+        .values("day", "status", "outcome_action", "offers_key")
+        .annotate(n=Count("*"), sample=offers_sample(sessions))
         .order_by()
     )
+
+
+def offers_sample(sessions: QuerySet[Session]) -> Min:
+    """An aggregate picking one session id of each group, for ``offers_by_key``."""
+    if connections[sessions.db].vendor == "postgresql":
+        # Any one will do: the bytewise minimum spares a collation's comparisons.
+        return Min(Collate("id", "C"))
+    return Min("id")
+
+
+def _trend(rows: Iterable[dict[str, Any]], period: Period) -> list[DayRow]:
     days = {day: DayRow(day=day) for day in period.days}
     for row in rows:
-        if row["day"] in days:
-            days[row["day"]] = DayRow(
-                day=row["day"],
-                started=row["started"],
-                completed=row["completed"],
-                saved=row["saved"],
-                canceled=row["canceled"],
-            )
+        day = days.get(row["day"])
+        if day is None:
+            continue
+        n = row["n"]
+        completed = row["status"] == SessionStatus.COMPLETED
+        day.started += n
+        day.completed += n if completed else 0
+        day.saved += n if completed and row["outcome_action"] not in _NOT_SAVES else 0
+        day.canceled += n if completed and row["outcome_action"] == Action.CANCEL else 0
     return list(days.values())
 
 
-# offers_considered holds one JSON object per offer considered. Sessions of one flow
-# configuration mostly share the same list, so identical lists are counted first and only
-# the distinct ones are unnested. The inner query is the ORM's (filters and parameters
-# stay the ORM's); its columns are offers_considered, status, outcome_action and n.
-_OFFERS_SQL = {
-    "postgresql": """
-        SELECT o.value->>'offer_id', o.value->>'action', SUM(s.n),
-               SUM(s.n) FILTER (WHERE (o.value->>'shown')::boolean),
-               SUM(s.n) FILTER (WHERE (o.value->>'shown')::boolean AND s.status = %s
-                                AND s.outcome_action = o.value->>'action')
-        FROM ({inner}) s
-        CROSS JOIN LATERAL jsonb_array_elements(
-            CASE jsonb_typeof(s.offers_considered) WHEN 'array'
-                 THEN s.offers_considered ELSE '[]'::jsonb END) AS o(value)
-        GROUP BY 1, 2
-    """,
-    "sqlite": """
-        SELECT json_extract(o.value, '$.offer_id'), json_extract(o.value, '$.action'), SUM(s.n),
-               SUM(CASE WHEN json_extract(o.value, '$.shown') THEN s.n ELSE 0 END),
-               SUM(CASE WHEN json_extract(o.value, '$.shown') AND s.status = %s
-                        AND s.outcome_action = json_extract(o.value, '$.action')
-                        THEN s.n ELSE 0 END)
-        FROM ({inner}) s, json_each(s.offers_considered) o
-        WHERE json_type(s.offers_considered) = 'array'
-        GROUP BY 1, 2
-    """,
-}
-
-
-def _offers(sessions: QuerySet[Session], *, tenant: Tenant) -> list[OfferRow]:
-    inner_qs = (
-        sessions.values("offers_considered", "status", "outcome_action")
-        .annotate(n=Count("*"))
-        .order_by()
+def offers_by_key(rows: Iterable[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The offers considered under each ``offers_key`` of ``rows`` (each with a
+    ``sample`` session id), read from one session per key."""
+    samples = {row["offers_key"]: row["sample"] for row in rows if row["offers_key"]}
+    found = Session.objects.filter(pk__in=set(samples.values())).values_list(
+        "offers_key", "offers_considered"
     )
-    connection = connections[inner_qs.db]
-    inner, params = inner_qs.query.get_compiler(connection=connection).as_sql()
-    sql = _OFFERS_SQL[connection.vendor].format(inner=inner)
-    with connection.cursor() as cursor:
-        # The status placeholder is in the SELECT list, before the inner query's.
-        cursor.execute(sql, [SessionStatus.COMPLETED, *params])
-        raw = cursor.fetchall()
-    labels = _offer_labels([offer_id for offer_id, *_ in raw], tenant=tenant)
-    rows = [
+    return {key: offers for key, offers in found if isinstance(offers, list)}
+
+
+def _offers(rows: list[dict[str, Any]], *, tenant: Tenant) -> list[OfferRow]:
+    """Per offer: sessions that considered it, were shown it, and completed with its
+    action after being shown it."""
+    offers = offers_by_key(rows)
+    totals: dict[tuple[Any, Any], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for row in rows:
+        n = row["n"]
+        completed = row["status"] == SessionStatus.COMPLETED
+        for offer in offers.get(row["offers_key"], ()):
+            if not isinstance(offer, dict):
+                continue
+            action = offer.get("action")
+            entry = totals[(offer.get("offer_id"), action)]
+            entry[0] += n
+            if offer.get("shown") is True:
+                entry[1] += n
+                entry[2] += n if completed and row["outcome_action"] == action else 0
+    labels = _offer_labels([offer_id for offer_id, _ in totals], tenant=tenant)
+    result = [
         OfferRow(
             offer_id=offer_id or "",
             action=action or "",
             label=labels.get(offer_id, offer_id or ""),
-            considered=int(considered or 0),
-            shown=int(shown or 0),
-            accepted=int(accepted or 0),
+            considered=considered,
+            shown=shown,
+            accepted=accepted,
         )
-        for offer_id, action, considered, shown, accepted in raw
+        for (offer_id, action), (considered, shown, accepted) in totals.items()
     ]
-    rows.sort(key=lambda row: (-row.shown, row.offer_id))
-    return rows
+    result.sort(key=lambda row: (-row.shown, row.offer_id))
+    return result
 
 
 def _offer_labels(offer_ids: list[Any], *, tenant: Tenant) -> dict[str, str]:

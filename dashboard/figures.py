@@ -42,6 +42,8 @@ from .analytics import (
     _round_half_up,
     _summarize,
     custom_sessions_in,
+    offers_by_key,
+    offers_sample,
     sessions_in,
 )
 
@@ -368,26 +370,27 @@ def _label(groups: dict[str, Figures], *, group_by: str, tenant: Tenant) -> None
 def _by_offer(scope: Scope) -> list[Figures]:
     """Per offer shown: sessions shown it, completed, saved or deflected through it,
     canceled; MRR saved through it; retention of the saves made through it."""
-    rows = (
-        scope.sessions()
-        .values(
-            "offers_considered",
+    sessions = scope.sessions()
+    rows = list(
+        sessions.values(
+            "offers_key",
             "status",
             "outcome_action",
             "price_currency",
             "price_interval",
             "price_interval_count",
         )
-        .annotate(n=Count("*"), amount=Sum("price_amount"))
+        .annotate(n=Count("*"), amount=Sum("price_amount"), sample=offers_sample(sessions))
         .order_by()
     )
+    offers = offers_by_key(rows)
     groups: dict[str, Figures] = {}
     monthly: dict[tuple[str, str], Fraction] = defaultdict(Fraction)
     mrr: dict[str, dict[str, MrrRow]] = defaultdict(dict)
     for row in rows:
         n, outcome = row["n"], row["outcome_action"]
         completed = row["status"] == SessionStatus.COMPLETED
-        for offer_id, action in _shown(row["offers_considered"]).items():
+        for offer_id, action in _shown(offers.get(row["offers_key"])).items():
             figures = groups.setdefault(offer_id, Figures(key=offer_id, label=offer_id))
             c = figures.counts
             c["started"] += n

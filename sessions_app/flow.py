@@ -27,7 +27,7 @@ from offers.selectors import (
 
 from .deflections import DEFLECTIONS, session_deflect
 from .jobs import session_execute_enqueue_on_commit
-from .models import Action, Session, SessionStatus
+from .models import Action, Session, SessionStatus, offers_key_of
 from .previews import offer_records_previewed
 from .selectors import recent_discount_accepted, session_flow
 
@@ -55,8 +55,13 @@ def _advance(
             action=f"session.{to}",
             target=session,
             actor=Actor.subscriber(customer_id=session.customer_id),
-            # What the subscriber chose; the entry's own time stands for the step's.
-            changes={name: value for name, value in fields.items() if not name.endswith("_at")},
+            # What the subscriber chose; the entry's own time stands for the step's, and
+            # the offers' analytics key is derived from the offers.
+            changes={
+                name: value
+                for name, value in fields.items()
+                if not name.endswith("_at") and name != "offers_key"
+            },
         )
     return moved == 1
 
@@ -130,17 +135,19 @@ def session_choose_reason(*, session: Session, reason: str, reason_other: str = 
             arm_offers=arm_offers_for(arm=arm, reason=reason) if arm is not None else None,
             flow=segment,
         )
+    offers_considered = offer_records_previewed(
+        session=session,
+        records=[d.as_record() for d in decisions],
+        proration_behavior=config.proration_behavior,
+    )
     return _advance(
         session,
         from_statuses=(SessionStatus.VIEWED, SessionStatus.OFFER_SHOWN),
         to=SessionStatus.OFFER_SHOWN,
         survey_reason=reason,
         survey_reason_other=reason_other.strip() if reason == "other" else "",
-        offers_considered=offer_records_previewed(
-            session=session,
-            records=[d.as_record() for d in decisions],
-            proration_behavior=config.proration_behavior,
-        ),
+        offers_considered=offers_considered,
+        offers_key=offers_key_of(offers_considered),
         offer_shown_at=timezone.now(),
     )
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from typing import Any
+
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -127,6 +131,9 @@ class Session(models.Model):
     survey_feedback = models.TextField(blank=True)
     # Each offer considered for the chosen reason: shown, or why not.
     offers_considered = models.JSONField(default=list, blank=True)
+    # What analytics groups the offers by (``offers_key_of``): sessions that considered the
+    # same offers, each shown or not, share it. Kept in step with ``offers_considered``.
+    offers_key = models.CharField(max_length=32, blank=True, default="")
     selected_action = models.CharField(max_length=20, choices=Action.choices, blank=True)
     action_params = models.JSONField(default=dict, blank=True)
 
@@ -203,6 +210,8 @@ class Session(models.Model):
                     "experiment_id",
                     "experiment_arm",
                     "hub_session_id",
+                    # Offer acceptance: counted per list of offers, each list read once.
+                    "offers_key",
                     "id",
                 ],
                 name="session_analytics_idx",
@@ -212,9 +221,32 @@ class Session(models.Model):
     def __str__(self) -> str:
         return self.id
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.offers_key = offers_key_of(self.offers_considered)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "offers_considered" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "offers_key"}
+        super().save(*args, **kwargs)
+
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+
+def offers_key_of(offers_considered: Any) -> str:
+    """The key analytics counts a session's offers under: a digest of each offer
+    considered (its id, action and whether it was shown, in order), "" for none.
+    Sessions with the same key considered the same offers, so the offer figures read one
+    list per key instead of one per session. The offers' parameters are left out: a
+    downgrade's preview differs in every session and is never counted."""
+    if not isinstance(offers_considered, list) or not offers_considered:
+        return ""
+    projection = [
+        [o.get("offer_id"), o.get("action"), o.get("shown")] if isinstance(o, dict) else o
+        for o in offers_considered
+    ]
+    encoded = json.dumps(projection, separators=(",", ":"), sort_keys=True, default=str)
+    return hashlib.sha256(encoded.encode()).hexdigest()[:32]
 
 
 class CustomSession(models.Model):

@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone
 
 from sessions_app import execution
-from sessions_app.models import Session
+from sessions_app.models import Session, offers_key_of
 from sessions_app.tokens import session_token
 from webhooks.models import Event
 
@@ -52,6 +52,7 @@ def test_walk_to_a_pause_and_back_to_the_merchant(shop, browser, emulator):
     session = Session.objects.get(pk=session_id)
     assert session.status == "offer_shown" and session.survey_reason == "not_using_enough"
     assert any(o["action"] == "pause" and o["shown"] for o in session.offers_considered)
+    assert session.offers_key == offers_key_of(session.offers_considered) != ""
     offers = browser.get(path).content.decode()
     assert 'value="pause"' in offers and "No thanks, cancel my subscription" in offers
 
