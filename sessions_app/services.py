@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -257,9 +258,17 @@ def session_create(
         created_at=now,
         expires_at=now + SESSION_LIFETIME,
     )
+    # On PostgreSQL the session and its event are one statement, atomic on its own: run
+    # bare, it spares the BEGIN and COMMIT round trips (nested, it keeps its savepoint, so
+    # that a refused insert leaves the caller's transaction usable).
+    single_statement = connection.vendor == "postgresql"
     try:
-        with transaction.atomic():
-            if connection.vendor == "postgresql":
+        with (
+            transaction.atomic()
+            if connection.in_atomic_block or not single_statement
+            else nullcontext()
+        ):
+            if single_statement:
                 _insert_with_created_event(session)
             else:
                 session.save(force_insert=True)

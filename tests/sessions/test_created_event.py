@@ -4,7 +4,9 @@ builds it, and has a pending delivery for each endpoint that subscribes to it.""
 
 from __future__ import annotations
 
+import psycopg
 import pytest
+from django.db import connection, transaction
 
 from offers.selectors import flow_config_get
 from offers.services import flow_create
@@ -13,7 +15,7 @@ from sessions_app.serializers import session_event_data
 from tests.experiments.conftest import start_experiment
 from webhooks.events import build_data
 from webhooks.models import Delivery, Event
-from webhooks.services import endpoint_create
+from webhooks.services import dispatch, endpoint_create
 
 pytestmark = pytest.mark.django_db
 
@@ -63,3 +65,62 @@ def test_a_refused_create_writes_no_event(shop):
     assert again.json()["error"]["code"] == "session_already_exists"
     assert Event.objects.filter(tenant=shop.tenant, type="session.created").count() == 1
     assert Session.objects.filter(tenant=shop.tenant).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_create_outside_a_transaction_commits_at_once_and_queues_its_attempts(
+    shop, settings, monkeypatch
+):
+    """On its own, the create's single statement commits by itself: another connection
+    sees the session and its event at once, and the deliveries' first attempts are queued
+    with nothing left waiting for a commit."""
+    settings.WEBHOOK_ALLOW_LOOPBACK = True
+    endpoint_create(tenant=shop.tenant, livemode=False, url="http://127.0.0.1:9/a")
+    queued: list = []
+    monkeypatch.setattr(dispatch, "attempts_enqueue", lambda jobs: queued.append(list(jobs)))
+    flow_config_get(tenant=shop.tenant, livemode=False)  # the defaults, written once
+    opened: list = []
+    set_autocommit = connection.set_autocommit
+
+    def spy(autocommit, *args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(autocommit)
+        return set_autocommit(autocommit, *args, **kwargs)
+
+    monkeypatch.setattr(connection, "set_autocommit", spy)
+    response = shop.create()
+
+    assert response.status_code == 201, response.content
+    # No transaction was opened (no BEGIN, no COMMIT): the statement committed itself.
+    assert False not in opened
+    assert not connection.in_atomic_block and not connection.run_on_commit
+    [delivery] = Delivery.objects.filter(event__session_id=response.json()["id"])
+    assert queued == [[(delivery.pk, 0)]]
+    with psycopg.connect(**_other_connection()) as other:
+        seen = other.execute(
+            "SELECT count(*) FROM webhooks_event WHERE session_id = %s", [response.json()["id"]]
+        ).fetchone()
+    assert seen == (1,)
+
+
+def test_a_refused_create_inside_a_transaction_leaves_it_usable(shop, settings, monkeypatch):
+    """Nested in the caller's transaction, a create refused by the one-active-session rule
+    rolls back only its own savepoint, and its attempts wait for the caller's commit."""
+    settings.WEBHOOK_ALLOW_LOOPBACK = True
+    endpoint_create(tenant=shop.tenant, livemode=False, url="http://127.0.0.1:9/a")
+    queued: list = []
+    monkeypatch.setattr(dispatch, "attempts_enqueue", lambda jobs: queued.append(list(jobs)))
+    with transaction.atomic():
+        assert shop.create().status_code == 201
+        assert queued == [] and connection.run_on_commit
+        again = shop.create()
+        assert again.status_code == 409
+        assert again.json()["error"]["code"] == "session_already_exists"
+        # The transaction still answers.
+        assert Session.objects.filter(tenant=shop.tenant).count() == 1
+
+
+def _other_connection() -> dict:
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    return {**params, "autocommit": True}

@@ -206,11 +206,14 @@ def event_emit_select(
         UNION ALL SELECT id, NULL FROM deliveries
     """  # noqa: S608 - the values are parameters; the text is ours and the caller's SQL
     first_due = now + settings.WEBHOOK_REQUEUE_AFTER
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+    # One statement, so atomic on its own: outside a transaction it commits by itself (no
+    # BEGIN and COMMIT round trips) and the attempts are queued at once; inside one they
+    # wait for its commit.
+    with connection.cursor() as cursor:
         cursor.execute(
             sql,
             [*params, type, envelope, now, Delivery.Status.PENDING, first_due, now],
         )
         rows = cursor.fetchall()
-        attempts_enqueue_on_commit([(pk, 0) for pk, _ in rows if pk is not None])
+    attempts_enqueue_on_commit([(pk, 0) for pk, _ in rows if pk is not None])
     return next(count for pk, count in rows if pk is None)
