@@ -292,8 +292,10 @@ def oauth_states_prune() -> int:
 @dataclass(frozen=True)
 class ReceiveResult:
     event: StripeEvent
-    accepted: bool  # signature verified (answer 2xx) or not (answer 400)
+    accepted: bool  # a verified Stripe event (answer 2xx) or not (answer 400)
     duplicate: bool
+    # Why it was refused, for the answer ("" when accepted).
+    problem: str = ""
 
 
 def _unverified_fields(payload: bytes) -> dict[str, str]:
@@ -309,6 +311,20 @@ def _unverified_fields(payload: bytes) -> dict[str, str]:
         "type": str(body.get("type") or "")[:100],
         "account_id": str(body.get("account") or "")[:64],
     }
+
+
+def _not_an_event(event: dict[str, Any]) -> str:
+    """What makes a verified body something other than a Stripe event ("" if nothing):
+    every event has an id, a type and the object it is about."""
+    event_id, event_type = event.get("id"), event.get("type")
+    if not isinstance(event_id, str) or not event_id.startswith("evt_"):
+        return "the body is not a Stripe event: it has no event id (evt_...)."
+    if not isinstance(event_type, str) or not event_type:
+        return "the body is not a Stripe event: it has no type."
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        return "the body is not a Stripe event: it has no data.object."
+    return ""
 
 
 def _endpoint_secrets(connection_id: str | None) -> list[str]:
@@ -348,6 +364,19 @@ def stripe_event_receive(
             error=f"Signature verification failed: {exc}",
         )
         return ReceiveResult(event=stored, accepted=False, duplicate=False)
+    problem = _not_an_event(event)
+    if problem:
+        # Signed with the endpoint's secret, yet nothing Stripe would send: kept for the
+        # record, never processed, and refused so that the sender sees it.
+        stored = StripeEvent.objects.create(
+            **_unverified_fields(payload),
+            endpoint_connection_id=(connection_id or "")[:40],
+            payload=text,
+            signature_valid=False,
+            status=StripeEvent.Status.IGNORED,
+            error=f"The signature verifies, but {problem}",
+        )
+        return ReceiveResult(event=stored, accepted=False, duplicate=False, problem=problem)
     event_id = str(event.get("id") or "")
     try:
         with transaction.atomic():

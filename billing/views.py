@@ -26,7 +26,8 @@ def stripe_webhook(request: HttpRequest, connection_id: str | None = None) -> Js
         connection_id=connection_id,
     )
     if not result.accepted:
-        body = envelope("invalid_request", "The Stripe-Signature header does not verify.")
+        message = result.problem or "The Stripe-Signature header does not verify."
+        body = envelope("invalid_request", message)
         return JsonResponse(body, status=400)
     return JsonResponse(
         {"received": True, "duplicate": result.duplicate, "status": result.event.status}

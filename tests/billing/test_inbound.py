@@ -339,3 +339,35 @@ def test_an_event_stored_but_never_processed_is_picked_up_later(
     fresh.refresh_from_db()
     assert (stored.status, fresh.status) == ("processed", "received")
     assert [e.id for e in received] == ["evt_stranded"]
+
+
+@pytest.mark.parametrize(
+    ("body", "missing"),
+    [
+        ("{}", "no event id"),
+        ('{"id": "evt_1", "data": {"object": {}}}', "no type"),
+        ('{"id": "evt_1", "type": "customer.subscription.deleted"}', "no data.object"),
+        ('{"id": "sub_1", "type": "x", "data": {"object": {}}}', "no event id"),
+    ],
+)
+def test_a_signed_body_that_is_not_an_event_is_refused_and_never_processed(
+    client, connect_connection, received, body, missing
+):
+    on_stripe_event("customer.subscription.deleted")(received.append)
+
+    response = post(client, PLATFORM_URL, body, sign(body, PLATFORM_WEBHOOK_SECRET))
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert (
+        error["message"].startswith("invalid_request: the body is not a Stripe event")
+        and missing in error["message"]
+    )
+    stored = StripeEvent.objects.get()
+    assert (stored.signature_valid, stored.status, stored.payload) == (False, "ignored", body)
+    assert stored.error.startswith("The signature verifies, but the body is not a Stripe event")
+    assert received == []
+    # The same body again is stored again and refused again: nothing blocks a real event.
+    assert post(client, PLATFORM_URL, body, sign(body, PLATFORM_WEBHOOK_SECRET)).status_code == 400
+    assert StripeEvent.objects.count() == 2
