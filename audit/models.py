@@ -72,6 +72,10 @@ class AuditAction(models.TextChoices):
     SESSION_EXECUTING = "session.executing", "subscriber confirmed"
     SESSION_COMPLETED = "session.completed", "action executed"
     SESSION_FAILED = "session.failed", "action failed"
+    # A change the customer asked for in the subscription hub, and how it ended.
+    HUB_ACTION_REQUESTED = "hub_action.requested", "customer asked for a change in the hub"
+    HUB_ACTION_COMPLETED = "hub_action.completed", "hub change made on Stripe"
+    HUB_ACTION_FAILED = "hub_action.failed", "hub change failed"
     # What MRRX holds about one customer, handed over or erased on request (privacy).
     CUSTOMER_EXPORTED = "customer.exported", "customer's data exported"
     CUSTOMER_ERASED = "customer.erased", "customer's data erased"

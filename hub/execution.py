@@ -17,6 +17,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from audit.context import Actor
+from audit.models import AuditAction
+from audit.services import audit_record
 from billing.gateway import StripeGatewayError, gateway_for
 from mrrx.formats import iso_timestamp
 from webhooks.services import event_emit
@@ -109,6 +112,12 @@ def hub_action_complete(*, action: HubAction, outcome: dict[str, Any]) -> bool:
         if not moved:
             return False
         action.refresh_from_db()
+        audit_record(
+            action=AuditAction.HUB_ACTION_COMPLETED,
+            target=action,
+            actor=Actor.system(),
+            changes={"kind": action.kind, "outcome": outcome},
+        )
         event_emit(
             tenant=action.tenant,
             livemode=action.livemode,
@@ -127,9 +136,17 @@ def hub_action_fail(*, action: HubAction, error: StripeGatewayError) -> bool:
         "http_status": error.http_status,
         "transient": error.transient,
     }
-    moved = HubAction.objects.filter(id=action.id, status=HubActionStatus.EXECUTING).update(
-        status=HubActionStatus.FAILED, failure=failure, failed_at=timezone.now()
-    )
+    with transaction.atomic():
+        moved = HubAction.objects.filter(id=action.id, status=HubActionStatus.EXECUTING).update(
+            status=HubActionStatus.FAILED, failure=failure, failed_at=timezone.now()
+        )
+        if moved:
+            audit_record(
+                action=AuditAction.HUB_ACTION_FAILED,
+                target=action,
+                actor=Actor.system(),
+                changes={"kind": action.kind, "failure": failure},
+            )
     if moved:
         action.refresh_from_db()
         logger.warning("hub action %s (%s) failed: %s", action.id, action.kind, error.message)

@@ -12,6 +12,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.context import Actor
+from audit.models import AuditAction
+from audit.services import audit_record
 from billing.gateway import StripeGatewayError, Subscription, gateway_for
 from mrrx.api.errors import ApiError
 from mrrx.formats import iso_timestamp
@@ -290,6 +293,17 @@ def hub_action_request(
             status=HubActionStatus.EXECUTING, executing_at=now, attempts=F("attempts") + 1
         )
         if claimed:
+            audit_record(
+                action=AuditAction.HUB_ACTION_REQUESTED,
+                target=action,
+                actor=Actor.subscriber(customer_id=hub.customer_id),
+                changes={
+                    "kind": kind,
+                    "subscription_id": subscription_id,
+                    "price_id": price_id,
+                    "hub_session_id": hub.id,
+                },
+            )
             hub_action_execute_enqueue_on_commit(action.id)
         action.refresh_from_db()
     return action

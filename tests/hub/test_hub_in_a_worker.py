@@ -14,6 +14,7 @@ from django.db import connection
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+from audit.models import AuditEntry
 from hub.execution import hub_actions_requeue_stuck
 from hub.models import HubAction
 from tests.webhooks.reference import reference_verify
@@ -79,6 +80,16 @@ def test_resume_clears_the_pause_once_and_tells_the_merchant(
     key = f"{created['id']}:resume:{sub}"
     assert len(_stripe_writes(emulator, f"{key}:update")) == 1
     assert HubAction.objects.count() == 1
+    # The audit log: the customer's request (once, for the double submit), then the change.
+    entries = list(AuditEntry.objects.filter(object_id=action.pk).order_by("created_at", "id"))
+    assert [(e.action, e.actor_kind, e.actor_id) for e in entries] == [
+        ("hub_action.requested", "subscriber", hub_shop.customer.customer_id),
+        ("hub_action.completed", "system", ""),
+    ]
+    assert entries[0].changes == {"kind": "resume", "subscription_id": sub, "price_id": "",
+                                  "hub_session_id": created["id"]}  # fmt: skip
+    assert entries[0].tenant_id == hub_shop.tenant.pk and entries[0].livemode is False
+    assert entries[1].changes["outcome"] == action.outcome
 
     payload = _webhook(receiver, celery_worker_process, "subscription.resumed", secret)
     data = payload["data"]
@@ -243,6 +254,10 @@ def test_a_refusal_from_stripe_fails_the_action_and_the_page_says_so(
     assert browser.post(path, {"action": "reactivate", "subscription": sub}).status_code == 302
     action = _wait_done(celery_worker_process, kind="reactivate")
     assert action.status == "failed" and action.failure["transient"] is False
+    assert [
+        (e.action, e.changes.get("failure", {}).get("code"))
+        for e in AuditEntry.objects.filter(object_id=action.pk).order_by("created_at", "id")
+    ] == [("hub_action.requested", None), ("hub_action.failed", "stripe_error")]
     assert stripe_subscription(emulator, sub)["cancel_at_period_end"] is True
     page = browser.get(path).content.decode()
     assert "We could not do that. Nothing was changed on your subscription." in page
