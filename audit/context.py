@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse
 
+from mrrx.network import client_address
+
 from .models import ActorKind
 
 _request_var: ContextVar[HttpRequest | None] = ContextVar("mrrx_audit_request", default=None)
@@ -104,6 +106,6 @@ def client_of(request: HttpRequest | None) -> tuple[str | None, str]:
     if request is None:
         return None, ""
     return (
-        ip_network_of(request.META.get("REMOTE_ADDR")),
+        ip_network_of(client_address(request.META)),
         request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX],
     )

@@ -267,6 +267,10 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="MRRX <noreply@localhost>
 # --- Security (production) -----------------------------------------------------------------
 _https = PUBLIC_BASE_URL.startswith("https://")
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _https else None
+# Reverse proxies in front that append the client's address to X-Forwarded-For (nginx's
+# $proxy_add_x_forwarded_for): the audit log's network and the per-client limits then
+# read it from there (mrrx.network.client_address). 0: the connection's own address.
+TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_https)
 SESSION_COOKIE_SECURE = _https
 CSRF_COOKIE_SECURE = _https

@@ -10,6 +10,8 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
+from mrrx.network import client_address
+
 from .errors import ApiError
 from .idempotency import Replay, idempotency_begin, idempotency_finish, request_fingerprint
 from .ratelimit import RateLimitResult, rate_limit_hit
@@ -105,7 +107,7 @@ class PublicApiView(ApiView):
     permission_classes: list = []
 
     def rate_limit_subject(self, request: Request) -> str:
-        return request.META.get("REMOTE_ADDR", "unknown")
+        return client_address(request.META) or "unknown"
 
     def rate_limit_overrides(self, request: Request) -> dict:
         return {}
