@@ -1,24 +1,20 @@
 """Saves carry what analytics reads of their session: its start, source, experiment and
 arm, survey reason and the offer accepted, copied from the session (or custom session) of
 every save written before, so that retention figures no longer read the session table.
+The start becomes required, and indexed, in 0004: PostgreSQL alters the table only once
+this migration's updates have committed.
 
 The rule for the accepted offer is copied here as it was when this migration was written,
 so that later changes to ``retention.rules`` do not change what this migration did.
 """
 
+from collections import defaultdict
 from typing import Any
 
 from django.db import migrations, models
+from django.db.models import OuterRef, Subquery, Value
 
 BATCH = 2000
-COPIED = [
-    "session_started_at",
-    "session_source",
-    "experiment_id",
-    "experiment_arm",
-    "survey_reason",
-    "accepted_offer_id",
-]
 
 
 def _accepted_offer_id(offers: Any, outcome_action: str) -> str:
@@ -32,42 +28,37 @@ def _accepted_offer_id(offers: Any, outcome_action: str) -> str:
     return next((offer_id for offer_id, action in shown.items() if action == outcome_action), "")
 
 
-def _copied(row: dict[str, Any]) -> dict[str, Any]:
-    if row["session_id"] is None:
-        return {
-            "session_started_at": row["custom_session__started_at"],
-            "session_source": "custom",
-            "experiment_id": "",
-            "experiment_arm": "",
-            "survey_reason": row["custom_session__survey_reason"],
-            "accepted_offer_id": "",
-        }
-    return {
-        "session_started_at": row["session__created_at"],
-        "session_source": row["session__source"],
-        "experiment_id": row["session__experiment_id"],
-        "experiment_arm": row["session__experiment_arm"],
-        "survey_reason": row["session__survey_reason"],
-        "accepted_offer_id": _accepted_offer_id(
-            row["session__offers_considered"], row["outcome_action"]
-        ),
-    }
-
-
 def backfill(apps, schema_editor):  # type: ignore[no-untyped-def]
     Save = apps.get_model("retention", "Save")
-    rows = Save.objects.order_by("pk").values(
-        "pk",
-        "outcome_action",
-        "session_id",
-        "session__created_at",
-        "session__source",
-        "session__experiment_id",
-        "session__experiment_arm",
-        "session__survey_reason",
-        "session__offers_considered",
-        "custom_session__started_at",
-        "custom_session__survey_reason",
+    Session = apps.get_model("sessions_app", "Session")
+    CustomSession = apps.get_model("sessions_app", "CustomSession")
+
+    def of_session(column: str) -> Subquery:
+        return Subquery(Session.objects.filter(pk=OuterRef("session_id")).values(column)[:1])
+
+    def of_custom_session(column: str) -> Subquery:
+        return Subquery(
+            CustomSession.objects.filter(pk=OuterRef("custom_session_id")).values(column)[:1]
+        )
+
+    Save.objects.filter(session__isnull=False).update(
+        session_started_at=of_session("created_at"),
+        session_source=of_session("source"),
+        experiment_id=of_session("experiment_id"),
+        experiment_arm=of_session("experiment_arm"),
+        survey_reason=of_session("survey_reason"),
+    )
+    Save.objects.filter(custom_session__isnull=False).update(
+        session_started_at=of_custom_session("started_at"),
+        session_source=Value("custom"),
+        survey_reason=of_custom_session("survey_reason"),
+    )
+    # The accepted offer is read from the session's JSON here rather than in SQL (the same
+    # on PostgreSQL and SQLite); a workspace has few offers, so one UPDATE per offer a batch.
+    rows = (
+        Save.objects.filter(session__isnull=False)
+        .order_by("pk")
+        .values("pk", "outcome_action", "session__offers_considered")
     )
     last = None
     while True:
@@ -75,7 +66,13 @@ def backfill(apps, schema_editor):  # type: ignore[no-untyped-def]
         if not batch:
             break
         last = batch[-1]["pk"]
-        Save.objects.bulk_update([Save(pk=row["pk"], **_copied(row)) for row in batch], COPIED)
+        saves_of_offer: dict[str, list[str]] = defaultdict(list)
+        for row in batch:
+            offer_id = _accepted_offer_id(row["session__offers_considered"], row["outcome_action"])
+            if offer_id:
+                saves_of_offer[offer_id].append(row["pk"])
+        for offer_id, pks in saves_of_offer.items():
+            Save.objects.filter(pk__in=pks).update(accepted_offer_id=offer_id)
 
 
 class Migration(migrations.Migration):
@@ -117,16 +114,4 @@ class Migration(migrations.Migration):
             field=models.CharField(blank=True, default="", max_length=255),
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop),
-        migrations.AlterField(
-            model_name="save",
-            name="session_started_at",
-            field=models.DateTimeField(),
-        ),
-        migrations.AddIndex(
-            model_name="save",
-            index=models.Index(
-                fields=["tenant", "livemode", "session_started_at", "session_source"],
-                name="save_session_started_idx",
-            ),
-        ),
     ]

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.apps import apps
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from retention.models import Save
@@ -170,19 +172,58 @@ def test_the_migration_fills_the_copies_of_saves_made_before_it(tenant):
     )  # fmt: skip
 
 
-def test_the_migration_fills_saves_across_its_batches(tenant, monkeypatch):
+def test_the_migration_finds_the_accepted_offer_of_saves_across_its_batches(tenant, monkeypatch):
     migration = importlib.import_module("retention.migrations.0003_save_session_columns")
     monkeypatch.setattr(migration, "BATCH", 2)
+    actions = ["discount", "pause", "downgrade", "discount", "pause"]
     sessions = [
-        completed_session(tenant, subscription_id=f"sub_{n}", created_at=STARTED + timedelta(n))
-        for n in range(5)
+        completed_session(
+            tenant, action, subscription_id=f"sub_{n}", created_at=STARTED + timedelta(n)
+        )
+        for n, action in enumerate(actions)
     ]
     for session in sessions:
         save_record_for_session(session_id=session.pk)
-    Save.objects.update(session_started_at=datetime(2000, 1, 1, tzinfo=UTC), session_source="")
+    Save.objects.update(
+        session_started_at=datetime(2000, 1, 1, tzinfo=UTC), session_source="", accepted_offer_id=""
+    )
 
     migration.backfill(apps, None)
 
-    assert sorted(Save.objects.values_list("session_started_at", "session_source")) == [
-        (STARTED + timedelta(n), "flow") for n in range(5)
-    ]
+    accepted = {"discount": "discount:ofr_shown", "pause": "pause:ofr_pause", "downgrade": ""}
+    assert sorted(
+        Save.objects.values_list("session_started_at", "session_source", "accepted_offer_id")
+    ) == [(STARTED + timedelta(n), "flow", accepted[action]) for n, action in enumerate(actions)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migrations_fill_and_then_require_the_copies_on_a_database_with_saves():
+    executor = MigrationExecutor(connection)
+    before = [("retention", "0002_checkpoint_pending_idx")]
+    latest = [("retention", "0004_save_session_started_required")]
+    executor.migrate(before)
+    try:
+        old = executor.loader.project_state(before).apps
+        tenant = old.get_model("tenants", "Tenant").objects.create(name="Old", slug="old")
+        session = old.get_model("sessions_app", "Session").objects.create(
+            tenant=tenant, livemode=True, customer_id="cus_1", subscription_id="sub_1",
+            status="completed", outcome_action="pause", source="api", created_at=STARTED,
+            expires_at=STARTED + timedelta(days=1), survey_reason="other",
+            experiment_id="exp_1", experiment_arm="pct20",
+            offers_considered=[offer("pause:ofr_pause")],
+        )  # fmt: skip
+        save = old.get_model("retention", "Save").objects.create(
+            tenant=tenant, livemode=True, session=session, customer_id="cus_1",
+            subscription_id="sub_1", outcome_action="pause", saved_at=STARTED,
+        )  # fmt: skip
+        old.get_model("retention", "SaveCheckpoint").objects.create(
+            save_record=save, day=30, due_at=STARTED + timedelta(days=30)
+        )
+
+        MigrationExecutor(connection).migrate(latest)
+
+        assert copied(Save.objects.get(pk=save.pk)) == (
+            STARTED, "api", "exp_1", "pct20", "other", "pause:ofr_pause"
+        )  # fmt: skip
+    finally:
+        MigrationExecutor(connection).migrate(latest)
