@@ -34,6 +34,7 @@ def _build(tenant, pairs: list[tuple[str, str]]) -> None:  # type: ignore[no-unt
     from mrrx.ids import new_id
     from retention.models import (
         CHECKPOINT_DAYS,
+        CUSTOM_SOURCE,
         InvoicePayment,
         Save,
         SaveCheckpoint,
@@ -71,6 +72,8 @@ def _build(tenant, pairs: list[tuple[str, str]]) -> None:  # type: ignore[no-unt
             saved_at=saved_at,
             mrr_amount=2900,
             currency="usd",
+            session_started_at=saved_at,
+            session_source=CUSTOM_SOURCE,
         )
         customs.append(custom)
         saves.append(save)

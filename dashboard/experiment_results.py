@@ -3,8 +3,8 @@
 An experiment's results count every session assigned to it over its whole run (not only
 a date range): a quarter after it started, the merchant reads which arm kept more revenue.
 Sessions are summed by the analytics page's own code (``analytics._summarize``), the
-retention of their saves comes from the ``SaveCheckpoint`` rows, and the intervals from
-``experiments.stats``.
+retention of their saves comes from the ``SaveCheckpoint`` rows (found by the experiment
+and arm each save copied from its session), and the intervals from ``experiments.stats``.
 """
 
 from __future__ import annotations
@@ -143,13 +143,9 @@ def experiment_results(*, experiment: Experiment) -> ExperimentResult:
         SaveCheckpoint.objects.filter(
             save_record__tenant_id=experiment.tenant_id,
             save_record__livemode=experiment.livemode,
-            save_record__session__tenant_id=experiment.tenant_id,
-            save_record__session__livemode=experiment.livemode,
-            save_record__session__experiment_id=experiment.pk,
+            save_record__experiment_id=experiment.pk,
         )
-        .values(
-            "day", "status", "save_record__currency", arm=F("save_record__session__experiment_arm")
-        )
+        .values("day", "status", "save_record__currency", arm=F("save_record__experiment_arm"))
         .annotate(n=Count("*"), mrr=Sum(amount), mrr_sq=Sum(amount * amount))
         .order_by()
     )

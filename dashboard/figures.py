@@ -7,7 +7,8 @@ so that a group's figures are counted exactly as the page counts its totals. Gro
 offer count a session under every offer it was shown, as the page's offer table does.
 
 Retention comes from the ``SaveCheckpoint`` rows of the saves made in the range's
-sessions, never recomputed here.
+sessions, never recomputed here; the saves are found and grouped by their own copies of
+their session's columns, so these reads never touch the session table.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 
 from experiments.models import Arm
-from retention.models import CHECKPOINT_DAYS, CheckpointStatus, SaveCheckpoint
+from retention.models import CHECKPOINT_DAYS, CUSTOM_SOURCE, CheckpointStatus, SaveCheckpoint
+from retention.rules import shown_offers
 from sessions_app.deflections import DEFLECTIONS
 from sessions_app.models import Action, Reason, SessionStatus, Source
 from tenants.models import Tenant
@@ -180,29 +182,15 @@ class Scope:
         )
 
     def checkpoints(self) -> QuerySet[SaveCheckpoint]:
-        """The checkpoints of the saves made in these sessions."""
-        link, started = (
-            ("save_record__custom_session", "started_at")
-            if self.custom
-            else ("save_record__session", "created_at")
+        """The checkpoints of the saves made in these sessions, found by the save's copies
+        of its session's start and source (the session table is not read)."""
+        return SaveCheckpoint.objects.filter(
+            save_record__tenant=self.tenant,
+            save_record__livemode=self.livemode,
+            save_record__session_started_at__gte=self.period.start_at,
+            save_record__session_started_at__lt=self.period.end_at,
+            save_record__session_source=CUSTOM_SOURCE if self.custom else self.source,
         )
-        filters: dict[str, Any] = {
-            "save_record__tenant": self.tenant,
-            "save_record__livemode": self.livemode,
-            # The same workspace and mode, said of the sessions too: their range is then
-            # read from the analytics index rather than from every workspace's rows.
-            f"{link}__tenant": self.tenant,
-            f"{link}__livemode": self.livemode,
-            f"{link}__{started}__gte": self.period.start_at,
-            f"{link}__{started}__lt": self.period.end_at,
-        }
-        if not self.custom:
-            filters[f"{link}__source"] = self.source
-        return SaveCheckpoint.objects.filter(**filters)
-
-    @property
-    def link(self) -> str:
-        return "save_record__custom_session" if self.custom else "save_record__session"
 
 
 def totals(*, scope: Scope, report: Report) -> Figures:
@@ -296,16 +284,16 @@ def _grouped(*, scope: Scope, group_by: str) -> tuple[list[Figures], list[dict[s
     checkpoints = scope.checkpoints()
     if group_by == "reason":
         session_group = {"grp": F("survey_reason")}
-        checkpoint_group = {"grp": F(f"{scope.link}__survey_reason")}
+        checkpoint_group = {"grp": F("save_record__survey_reason")}
     elif group_by == "day":
         started = "started_at" if scope.custom else "created_at"
         session_group = {"grp": TruncDate(started, tzinfo=UTC)}
-        checkpoint_group = {"grp": TruncDate(f"{scope.link}__{started}", tzinfo=UTC)}
+        checkpoint_group = {"grp": TruncDate("save_record__session_started_at", tzinfo=UTC)}
     else:  # arm
         session_group = {"grp": F("experiment_id"), "grp_arm": F("experiment_arm")}
         checkpoint_group = {
-            "grp": F(f"{scope.link}__experiment_id"),
-            "grp_arm": F(f"{scope.link}__experiment_arm"),
+            "grp": F("save_record__experiment_id"),
+            "grp_arm": F("save_record__experiment_arm"),
         }
     annotated = sessions.annotate(**session_group)
     columns = tuple(session_group)
@@ -390,7 +378,7 @@ def _by_offer(scope: Scope) -> list[Figures]:
     for row in rows:
         n, outcome = row["n"], row["outcome_action"]
         completed = row["status"] == SessionStatus.COMPLETED
-        for offer_id, action in _shown(offers.get(row["offers_key"])).items():
+        for offer_id, action in shown_offers(offers.get(row["offers_key"])).items():
             figures = groups.setdefault(offer_id, Figures(key=offer_id, label=offer_id))
             c = figures.counts
             c["started"] += n
@@ -415,42 +403,12 @@ def _by_offer(scope: Scope) -> list[Figures]:
         mrr[offer_id][currency].saved = _round_half_up(value)
     for offer_id, by_currency in mrr.items():
         groups[offer_id].mrr = sorted(by_currency.values(), key=lambda row: row.currency)
-    checkpoints = (
-        scope.checkpoints()
-        .values(
-            "day",
-            "status",
-            "save_record__currency",
-            "save_record__outcome_action",
-            offers=F("save_record__session__offers_considered"),
-        )
-        .annotate(n=Count("*"), mrr=Sum(Coalesce("mrr_amount", "save_record__mrr_amount")))
-        .order_by()
-    )
-    _add_retention(groups, checkpoints, _accepted_offer)
+    checkpoints = _retention_rows(scope.checkpoints(), offer=F("save_record__accepted_offer_id"))
+    _add_retention(groups, checkpoints, lambda row: row["offer"])
     labels = _offer_labels(list(groups), tenant=scope.tenant)
     for offer_id, figures in groups.items():
         figures.label = labels.get(offer_id, offer_id)
     return sorted(groups.values(), key=lambda f: (-f.counts["started"], f.key))
-
-
-def _shown(offers: Any) -> dict[str, str]:
-    """The offers a session showed, offer id -> action, each once."""
-    if not isinstance(offers, list):
-        return {}
-    return {
-        str(o["offer_id"]): str(o.get("action", ""))
-        for o in offers
-        if isinstance(o, dict) and o.get("shown") and o.get("offer_id")
-    }
-
-
-def _accepted_offer(row: dict[str, Any]) -> str | None:
-    """The shown offer whose action the save took."""
-    for offer_id, action in _shown(row["offers"]).items():
-        if action == row["save_record__outcome_action"]:
-            return offer_id
-    return None
 
 
 def group_by_allowed(*, source: str) -> tuple[str, ...]:

@@ -25,6 +25,10 @@ class CheckpointStatus(models.TextChoices):
     CHURNED = "churned"
 
 
+# ``Save.session_source`` of a save made in a custom session (the others: ``Source``).
+CUSTOM_SOURCE = "custom"
+
+
 class SettledBy(models.TextChoices):
     EVENT = "event"
     RECHECK = "recheck"
@@ -66,6 +70,18 @@ class Save(models.Model):
     revenue_amount = models.BigIntegerField(default=0)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Copied from the session when the save is written, so that analytics filter and group
+    # saves without reading the session table. ``created_at`` of a session, ``started_at``
+    # of a custom session.
+    session_started_at = models.DateTimeField()
+    # The session's ``source`` (flow, api), or ``CUSTOM_SOURCE`` for a custom session.
+    session_source = models.CharField(max_length=8)
+    experiment_id = models.CharField(max_length=40, blank=True, default="")
+    experiment_arm = models.CharField(max_length=40, blank=True, default="")
+    survey_reason = models.CharField(max_length=32, blank=True, default="")
+    # The shown offer whose action the save took (``rules.accepted_offer_id``); "" for none
+    # and for custom sessions, whose offers are the merchant's labels.
+    accepted_offer_id = models.CharField(max_length=255, blank=True, default="")
 
     class Meta:
         constraints = [
@@ -78,6 +94,11 @@ class Save(models.Model):
         indexes = [
             models.Index(fields=["tenant", "livemode", "saved_at"], name="save_tenant_idx"),
             models.Index(fields=["tenant", "livemode", "subscription_id"], name="save_sub_idx"),
+            # Analytics: the saves of the sessions started in a range, of one source.
+            models.Index(
+                fields=["tenant", "livemode", "session_started_at", "session_source"],
+                name="save_session_started_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -71,3 +71,23 @@ def checkpoint_status(
         accepted = paused_until is not None and due_at <= paused_until + PAUSE_SLACK
         return CheckpointStatus.RETAINED if accepted else CheckpointStatus.CHURNED
     return CheckpointStatus.RETAINED
+
+
+def shown_offers(offers: Any) -> dict[str, str]:
+    """The offers a session showed (its ``offers_considered``), offer id -> action, each
+    once."""
+    if not isinstance(offers, list):
+        return {}
+    return {
+        str(o["offer_id"]): str(o.get("action", ""))
+        for o in offers
+        if isinstance(o, dict) and o.get("shown") and o.get("offer_id")
+    }
+
+
+def accepted_offer_id(offers: Any, outcome_action: str) -> str:
+    """The shown offer whose action the outcome took; "" when none was."""
+    for offer_id, action in shown_offers(offers).items():
+        if action == outcome_action:
+            return offer_id
+    return ""

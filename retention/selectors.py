@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, QuerySet, Sum
@@ -64,22 +65,25 @@ def saves_of(
     *,
     tenant: Tenant,
     livemode: bool,
-    sessions: QuerySet | None = None,
-    custom_sessions: QuerySet | None = None,
+    source: str | None = None,
+    started_from: datetime | None = None,
+    started_before: datetime | None = None,
+    experiment_id: str | None = None,
 ) -> QuerySet[Save]:
-    """The workspace's saves, narrowed to those made in ``sessions`` or ``custom_sessions``
-    (querysets of ``Session`` / ``CustomSession``) when given; both given means either."""
-    saves = Save.objects.filter(tenant=tenant, livemode=livemode)
-    if sessions is None and custom_sessions is None:
-        return saves
-    if sessions is not None and custom_sessions is not None:
-        return saves.filter(session__in=sessions.values("pk")) | saves.filter(
-            custom_session__in=custom_sessions.values("pk")
-        )
-    if sessions is not None:
-        return saves.filter(session__in=sessions.values("pk"))
-    assert custom_sessions is not None
-    return saves.filter(custom_session__in=custom_sessions.values("pk"))
+    """The workspace's saves, narrowed when given to those made in sessions of ``source``
+    (``Source`` or ``CUSTOM_SOURCE``), started in [``started_from``, ``started_before``),
+    or assigned to ``experiment_id``: read from the save's copies of its session, never
+    from the session table."""
+    filters: dict[str, Any] = {"tenant": tenant, "livemode": livemode}
+    if source is not None:
+        filters["session_source"] = source
+    if started_from is not None:
+        filters["session_started_at__gte"] = started_from
+    if started_before is not None:
+        filters["session_started_at__lt"] = started_before
+    if experiment_id is not None:
+        filters["experiment_id"] = experiment_id
+    return Save.objects.filter(**filters)
 
 
 def _rows(checkpoints: QuerySet[SaveCheckpoint], group: str | None) -> QuerySet:
@@ -117,13 +121,20 @@ def save_retention(
     *,
     tenant: Tenant,
     livemode: bool,
-    sessions: QuerySet | None = None,
-    custom_sessions: QuerySet | None = None,
+    source: str | None = None,
+    started_from: datetime | None = None,
+    started_before: datetime | None = None,
+    experiment_id: str | None = None,
 ) -> SaveRetention:
     """Retained, churned and pending counts at 30/60/90 days, with the MRR and revenue of
-    the retained saves, over the saves made in a set of sessions (two queries)."""
+    the retained saves, over the saves :func:`saves_of` finds (two queries)."""
     saves = saves_of(
-        tenant=tenant, livemode=livemode, sessions=sessions, custom_sessions=custom_sessions
+        tenant=tenant,
+        livemode=livemode,
+        source=source,
+        started_from=started_from,
+        started_before=started_before,
+        experiment_id=experiment_id,
     )
     result = SaveRetention(saves=saves.count())
     checkpoints = SaveCheckpoint.objects.filter(save_record__in=saves.values("pk"))
@@ -137,14 +148,21 @@ def save_retention_grouped(
     *,
     tenant: Tenant,
     livemode: bool,
-    sessions: QuerySet | None = None,
-    custom_sessions: QuerySet | None = None,
+    source: str | None = None,
+    started_from: datetime | None = None,
+    started_before: datetime | None = None,
+    experiment_id: str | None = None,
     group: str,
 ) -> dict[Any, SaveRetention]:
-    """:func:`save_retention` split by ``group``, a path from the save (for example
-    ``"session__experiment_arm"``, ``"session__survey_reason"``, ``"outcome_action"``)."""
+    """:func:`save_retention` split by ``group``, a column of the save (for example
+    ``"experiment_arm"``, ``"survey_reason"``, ``"accepted_offer_id"``, ``"outcome_action"``)."""
     saves = saves_of(
-        tenant=tenant, livemode=livemode, sessions=sessions, custom_sessions=custom_sessions
+        tenant=tenant,
+        livemode=livemode,
+        source=source,
+        started_from=started_from,
+        started_before=started_before,
+        experiment_id=experiment_id,
     )
     results: dict[Any, SaveRetention] = defaultdict(SaveRetention)
     for row in saves.values(group).annotate(n=Count("*")).order_by():

@@ -20,8 +20,11 @@ from tenants.models import Tenant
 from .models import CustomSession
 from .outcomes import outcome_recorded
 
-# The columns whose change the layers above hear of (a save to verify, or no longer).
-SAVE_FIELDS = frozenset({"outcome_action", "outcome_details", "subscription_id", "mrr_amount"})
+# The columns whose change the layers above hear of (a save to verify, or no longer, and
+# the reason its save is counted under).
+SAVE_FIELDS = frozenset(
+    {"outcome_action", "outcome_details", "subscription_id", "mrr_amount", "survey_reason"}
+)
 
 
 def _columns(fields: dict[str, Any]) -> dict[str, Any]:

@@ -17,8 +17,15 @@ from django.db.models.functions import Coalesce
 
 from sessions_app.models import CustomSession, Session, SessionStatus
 
-from ..models import CHECKPOINT_DAYS, InvoicePayment, InvoicePaymentStatus, Save, SaveCheckpoint
-from ..rules import KEPT_ACTIONS, monthly_amount, pause_end
+from ..models import (
+    CHECKPOINT_DAYS,
+    CUSTOM_SOURCE,
+    InvoicePayment,
+    InvoicePaymentStatus,
+    Save,
+    SaveCheckpoint,
+)
+from ..rules import KEPT_ACTIONS, accepted_offer_id, monthly_amount, pause_end
 
 BATCH = 1000
 
@@ -45,6 +52,12 @@ def _from_session(session: Session) -> Save:
         paused_until=pause_end(details) if session.outcome_action == "pause" else None,
         mrr_amount=monthly_amount(amount, interval, count),
         currency=(details.get("currency") or session.price_currency or "").lower(),
+        session_started_at=session.created_at,
+        session_source=session.source,
+        experiment_id=session.experiment_id,
+        experiment_arm=session.experiment_arm,
+        survey_reason=session.survey_reason,
+        accepted_offer_id=accepted_offer_id(session.offers_considered, session.outcome_action),
     )
 
 
@@ -62,6 +75,9 @@ def _from_custom_session(record: CustomSession) -> Save:
         ),
         mrr_amount=record.mrr_amount,
         currency=(record.mrr_currency or "").lower(),
+        session_started_at=record.started_at,
+        session_source=CUSTOM_SOURCE,
+        survey_reason=record.survey_reason,
     )
 
 
@@ -120,6 +136,10 @@ def save_record_for_custom_session(*, custom_session_id: str) -> Save | None:
             existing.delete()
         return None
     if existing is not None:
+        # A later report may give the reason; the save's copy follows it.
+        if existing.survey_reason != record.survey_reason:
+            existing.survey_reason = record.survey_reason
+            existing.save(update_fields=["survey_reason"])
         return existing
     _write([_from_custom_session(record)])
     return Save.objects.filter(custom_session_id=record.pk).first()

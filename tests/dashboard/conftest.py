@@ -181,6 +181,8 @@ def _save(tenant: Tenant) -> Built:
         subscription_id=session.subscription_id,
         outcome_action="pause",
         saved_at=timezone.now(),
+        session_started_at=session.created_at,
+        session_source=session.source,
     )
     return Built(save, save.subscription_id)
 
