@@ -216,6 +216,27 @@ class Session(models.Model):
                 ],
                 name="session_analytics_idx",
             ),
+            # Experiment results: an experiment's sessions by arm, over its whole run,
+            # read from the index alone. Only sessions in an experiment have an entry.
+            models.Index(
+                fields=[
+                    "tenant",
+                    "livemode",
+                    "experiment_id",
+                    "experiment_arm",
+                    "status",
+                    "outcome_action",
+                    "price_currency",
+                    "price_interval",
+                    "price_interval_count",
+                    "price_amount",
+                    "viewed_at",
+                    "created_at",
+                    "survey_reason",
+                ],
+                condition=~Q(experiment_id=""),
+                name="session_experiment_idx",
+            ),
         ]
 
     def __str__(self) -> str:
