@@ -193,12 +193,15 @@ class Scope:
         )
 
 
-def totals(*, scope: Scope, report: Report) -> Figures:
-    """The page's totals with the retention of their saves."""
+def totals(
+    *, scope: Scope, report: Report, retention: dict[int, Retention] | None = None
+) -> Figures:
+    """The page's totals with the retention of their saves (``retention``, when the
+    caller has read it already: ``retention_of(scope.checkpoints())``)."""
     figures = Figures(key="all", label="All sessions")
     figures.counts = dict(report.counts)
     figures.mrr = list(report.mrr)
-    figures.retention = retention_of(scope.checkpoints())
+    figures.retention = retention_of(scope.checkpoints()) if retention is None else retention
     return figures
 
 

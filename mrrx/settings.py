@@ -58,6 +58,9 @@ API_KEY_HMAC_SECRET = _secret("API_KEY_HMAC_SECRET")
 # revoked, or a workspace or connection changed, in this process is dropped at once;
 # other processes see it within this many seconds.
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=2.0)
+# Independent reads a page runs at once, each on a connection of its own (mrrx.parallel):
+# the analytics page's aggregates. 1 runs them one after another.
+READ_CONCURRENCY = env.int("READ_CONCURRENCY", default=2)
 # Session/result tokens: "kid:secret" pairs, the first signs, all verify (rotation).
 _token_keys = os.environ.get("SESSION_TOKEN_KEYS") or f"k1:{_secret('SESSION_TOKEN_KEY')}"
 SESSION_TOKEN_KEYS: list[tuple[str, str]] = [

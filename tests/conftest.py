@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import pytest
 from rest_framework.test import APIClient
 
+from mrrx import parallel
 from tenants.models import ALL_SCOPES, ApiKey, Tenant
 from tenants.services import apikey_issue
 
@@ -31,6 +32,15 @@ class KeyedClient:
     def post(self, path: str, data=None, **kwargs):  # type: ignore[no-untyped-def]
         kwargs.setdefault("format", "json")
         return self.client.post(path, data, **kwargs)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _read_threads_closed(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+    """The analytics page's read threads (mrrx.parallel) keep connections to the test
+    database: closed before it is dropped."""
+    yield
+    with django_db_blocker.unblock():
+        parallel.shutdown()
 
 
 @pytest.fixture

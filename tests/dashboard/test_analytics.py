@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 
 import pytest
+from django.db import connection
 
 from dashboard.analytics import Period, analytics_report
 from sessions_app.models import Session
@@ -384,3 +385,25 @@ def test_another_workspaces_sessions_do_not_choose_the_mode(
     assert _opened_on(merchant_client(other_tenant, "viewer")) == ("live", "2", False)
     # Nor do they in a workspace with no sessions at all.
     assert _opened_on(merchant_client(TenantFactory(), "viewer")) == ("live", "0", False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_page_read_at_once_on_several_connections_is_the_page_read_in_turn(
+    viewer, sessions, settings, monkeypatch
+):
+    """With the data committed, the page's reads run on the read threads' connections
+    (READ_CONCURRENCY): the CSV of its tables is the same as when they run one by one."""
+    from mrrx import parallel
+
+    submitted = []
+    real = parallel._checked
+    monkeypatch.setattr(parallel, "_checked", lambda call: submitted.append(call) or real(call))
+    settings.READ_CONCURRENCY = 2
+    at_once = viewer.get("/admin/analytics/", {**QUERY, "format": "csv"})
+    assert at_once.status_code == 200
+    if connection.vendor == "postgresql":
+        assert len(submitted) >= 2  # the retention, the experiments, one scan of the range
+    settings.READ_CONCURRENCY = 1
+    in_turn = viewer.get("/admin/analytics/", {**QUERY, "format": "csv"})
+    assert at_once.content == in_turn.content
+    assert "60.0%" in at_once.content.decode()
