@@ -95,7 +95,7 @@ def _saves(sessions: list) -> tuple[list, list]:  # type: ignore[no-untyped-def]
     the 90-day ones of recent saves pending)."""
     from mrrx.ids import new_id
     from retention.models import Save, SaveCheckpoint
-    from retention.rules import accepted_offer_id
+    from retention.services.saves import session_copies
 
     rng = random.Random(11)
     saves, checkpoints = [], []
@@ -113,12 +113,7 @@ def _saves(sessions: list) -> tuple[list, list]:  # type: ignore[no-untyped-def]
             saved_at=session.created_at,
             mrr_amount=session.price_amount,
             currency=session.price_currency,
-            session_started_at=session.created_at,
-            session_source=session.source,
-            experiment_id=session.experiment_id,
-            experiment_arm=session.experiment_arm,
-            survey_reason=session.survey_reason,
-            accepted_offer_id=accepted_offer_id(session.offers_considered, session.outcome_action),
+            **session_copies(session),
         )
         saves.append(save)
         churn_day = rng.choice((30, 60, 90, None, None, None))

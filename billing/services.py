@@ -313,6 +313,18 @@ def _unverified_fields(payload: bytes) -> dict[str, str]:
     }
 
 
+def _store_refused(payload: bytes, connection_id: str | None, error: str) -> StripeEvent:
+    """A refused body, kept for the record as such (never processed)."""
+    return StripeEvent.objects.create(
+        **_unverified_fields(payload),
+        endpoint_connection_id=(connection_id or "")[:40],
+        payload=payload.decode("utf-8", errors="replace"),
+        signature_valid=False,
+        status=StripeEvent.Status.IGNORED,
+        error=error,
+    )
+
+
 def _not_an_event(event: dict[str, Any]) -> str:
     """What makes a verified body something other than a Stripe event ("" if nothing):
     every event has an id, a type and the object it is about."""
@@ -355,27 +367,13 @@ def stripe_event_receive(
             secrets=_endpoint_secrets(connection_id),
         )
     except WebhookSignatureInvalid as exc:
-        stored = StripeEvent.objects.create(
-            **_unverified_fields(payload),
-            endpoint_connection_id=(connection_id or "")[:40],
-            payload=text,
-            signature_valid=False,
-            status=StripeEvent.Status.IGNORED,
-            error=f"Signature verification failed: {exc}",
-        )
+        stored = _store_refused(payload, connection_id, f"Signature verification failed: {exc}")
         return ReceiveResult(event=stored, accepted=False, duplicate=False)
     problem = _not_an_event(event)
     if problem:
         # Signed with the endpoint's secret, yet nothing Stripe would send: kept for the
         # record, never processed, and refused so that the sender sees it.
-        stored = StripeEvent.objects.create(
-            **_unverified_fields(payload),
-            endpoint_connection_id=(connection_id or "")[:40],
-            payload=text,
-            signature_valid=False,
-            status=StripeEvent.Status.IGNORED,
-            error=f"The signature verifies, but {problem}",
-        )
+        stored = _store_refused(payload, connection_id, f"The signature verifies, but {problem}")
         return ReceiveResult(event=stored, accepted=False, duplicate=False, problem=problem)
     event_id = str(event.get("id") or "")
     try:

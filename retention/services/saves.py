@@ -52,13 +52,22 @@ def _from_session(session: Session) -> Save:
         paused_until=pause_end(details) if session.outcome_action == "pause" else None,
         mrr_amount=monthly_amount(amount, interval, count),
         currency=(details.get("currency") or session.price_currency or "").lower(),
-        session_started_at=session.created_at,
-        session_source=session.source,
-        experiment_id=session.experiment_id,
-        experiment_arm=session.experiment_arm,
-        survey_reason=session.survey_reason,
-        accepted_offer_id=accepted_offer_id(session.offers_considered, session.outcome_action),
+        **session_copies(session),
     )
+
+
+def session_copies(session: Session) -> dict[str, Any]:
+    """What a save keeps of its session, so that retention reads never join the sessions:
+    when and through which source it started, its experiment arm, reason and the offer
+    accepted."""
+    return {
+        "session_started_at": session.created_at,
+        "session_source": session.source,
+        "experiment_id": session.experiment_id,
+        "experiment_arm": session.experiment_arm,
+        "survey_reason": session.survey_reason,
+        "accepted_offer_id": accepted_offer_id(session.offers_considered, session.outcome_action),
+    }
 
 
 def _from_custom_session(record: CustomSession) -> Save:

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from experiments.models import Arm, ArmKind, Experiment, ExperimentStatus
 from retention.models import Save, SaveCheckpoint
-from retention.rules import accepted_offer_id
+from retention.services.saves import session_copies
 from tenants.models import SCOPE_SESSIONS_READ
 from tests.dashboard.test_analytics import PAUSE, QUERY, _Tables, at, make, sessions, viewer  # noqa: F401
 
@@ -33,12 +33,7 @@ def save_of(session, *checkpoints: str, mrr: int = 2900, currency: str = "usd") 
         saved_at=saved,
         mrr_amount=mrr,
         currency=currency,
-        session_started_at=session.created_at,
-        session_source=session.source,
-        experiment_id=session.experiment_id,
-        experiment_arm=session.experiment_arm,
-        survey_reason=session.survey_reason,
-        accepted_offer_id=accepted_offer_id(session.offers_considered, session.outcome_action),
+        **session_copies(session),
     )
     for day, status in zip((30, 60, 90), checkpoints, strict=True):
         SaveCheckpoint.objects.create(
