@@ -79,17 +79,20 @@ def difference_text(comparison: Comparison) -> tuple[str, str]:
         text = "not enough data"
     elif money:
         text = (
-            f"{money_amount(round(comparison.interval.low), comparison.currency)} to "
-            f"{money_amount(round(comparison.interval.high), comparison.currency)}"
+            f"{_signed(comparison.interval.low, comparison.currency)} to "
+            f"{_signed(comparison.interval.high, comparison.currency)}"
         )
     else:
         text = f"{comparison.interval.low * 100:+.1f} to {comparison.interval.high * 100:+.1f} pts"
     if money:
-        return (
-            f"{money_amount(round(diff), comparison.currency)} {comparison.currency.upper()}",
-            text,
-        )
+        return f"{_signed(diff, comparison.currency)} {comparison.currency.upper()}", text
     return f"{diff * 100:+.1f} pts", text
+
+
+def _signed(amount: float, currency: str) -> str:
+    """A difference in money with its sign, as the rates' are ("+8.70", "-1.20", "+0.00")."""
+    rounded = round(amount)
+    return ("+" if rounded >= 0 else "") + money_amount(rounded, currency)
 
 
 def experiment_tables(results: list[ExperimentResult]) -> list[Table]:

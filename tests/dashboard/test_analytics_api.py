@@ -360,8 +360,8 @@ def test_the_page_shows_retention_and_experiments_as_charts_and_tables(viewer, s
     assert arms[1] == ["20% off", "variant", "40", "50.0%", "50.0%", "50.0%", "37.5%", "10.88 USD"]
     differences = tables["Experiment: 20 vs 30 off, against the holdout"]
     assert ["20% off", "Save rate", "+50.0 pts", "+32.8 to +64.8 pts"] in differences
-    assert ["20% off", "MRR retained at 90 days per session (USD)", "10.88 USD",
-            "6.33 to 15.42"] in differences  # fmt: skip
+    assert ["20% off", "MRR retained at 90 days per session (USD)", "+10.88 USD",
+            "+6.33 to +15.42"] in differences  # fmt: skip
     assert ["30% off", "Save rate", "+100.0 pts", "not enough data"] in differences
     retention = {row[0]: row for row in tables["Retention of saves"][1:]}
     assert retention["90 days"][1:6] == ["33", "26", "6", "1", "81.2%"]

@@ -285,8 +285,8 @@ def test_a_quarter_later_the_merchant_reads_which_discount_kept_more_revenue(
     assert against[0] == ["Arm", "Figure", "Difference", "95% interval"]
     rows = {(row[0], row[1]): row[2:] for row in against[1:]}
     money = "MRR retained at 90 days per session (USD)"
-    assert rows[("30% off", money)] == ["23.20 USD", "18.79 to 27.61"]
-    assert rows[("20% off (configured)", money)] == ["14.50 USD", "8.99 to 20.01"]
+    assert rows[("30% off", money)] == ["+23.20 USD", "+18.79 to +27.61"]
+    assert rows[("20% off (configured)", money)] == ["+14.50 USD", "+8.99 to +20.01"]
     assert rows[("30% off", "Save rate")] == ["+80.0 pts", "+59.3 to +90.5 pts"]
     assert rows[("20% off (configured)", "Retained at 90 days per session")] == [
         "+50.0 pts",
@@ -319,8 +319,8 @@ def test_a_quarter_later_the_merchant_reads_which_discount_kept_more_revenue(
         "(95% interval: +29.7 to +66.8 pts)",
         "    Retained at 90 days per session against the holdout: +50.0 pts "
         "(95% interval: +29.7 to +66.8 pts)",
-        "    MRR retained at 90 days per session (USD) against the holdout: 14.50 USD "
-        "(95% interval: 8.99 to 20.01)",
+        "    MRR retained at 90 days per session (USD) against the holdout: +14.50 USD "
+        "(95% interval: +8.99 to +20.01)",
         "  - 30% off: 30 session(s), save rate 80.0%",
         "    Save rate against the holdout: +80.0 pts (95% interval: +59.3 to +90.5 pts)",
         "    Retained at 30 days per session against the holdout: +80.0 pts "
@@ -329,10 +329,10 @@ def test_a_quarter_later_the_merchant_reads_which_discount_kept_more_revenue(
         "(95% interval: +59.3 to +90.5 pts)",
         "    Retained at 90 days per session against the holdout: +80.0 pts "
         "(95% interval: +59.3 to +90.5 pts)",
-        "    MRR retained at 90 days per session (USD) against the holdout: 23.20 USD "
-        "(95% interval: 18.79 to 27.61)",
+        "    MRR retained at 90 days per session (USD) against the holdout: +23.20 USD "
+        "(95% interval: +18.79 to +27.61)",
         "  - Holdout: 30 session(s), save rate 0.0%",
     ]
     [(body_html, mimetype)] = message.alternatives
     assert mimetype == "text/html"
-    assert f"<strong>{name}</strong>" in body_html and "18.79 to 27.61" in body_html
+    assert f"<strong>{name}</strong>" in body_html and "+18.79 to +27.61" in body_html
