@@ -14,6 +14,16 @@
     };
     setTimeout(poll, 500);
   }
+  if (window.parent && window.parent !== window) {
+    // Inside mrrx.js's modal, a redirect offer leads the whole page to the merchant's
+    // page (the form's answer is that page), not the modal's frame.
+    Array.prototype.forEach.call(document.querySelectorAll("form"), function (form) {
+      form.addEventListener("submit", function () {
+        var chosen = form.querySelector("input[name=action]:checked");
+        form.target = chosen && chosen.value === "redirect" ? "_top" : "";
+      });
+    });
+  }
   var result = document.getElementById("mrrx-result");
   if (result && window.parent && window.parent !== window) {
     // Inside mrrx.js's modal: tell the merchant's page instead of navigating away.

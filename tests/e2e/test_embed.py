@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from offers.selectors import flow_config_get
+from offers.services import flow_config_update, offer_create, offer_delete
+from sessions_app.models import Session
 
 from .conftest import stripe_subscription
 
@@ -86,3 +91,52 @@ def test_embedded_flow_hands_the_verified_outcome_to_the_merchant(
     assert page.url == f"{merchant_site.url}/account"
     assert stripe_subscription(emulator, hosted.seeded.subscription_id)["cancel_at_period_end"]
     page.close()
+
+
+def test_a_redirect_offer_taken_in_the_modal_leads_the_whole_page_to_the_merchants_page(
+    chromium, hosted, live_server, emulator, merchant_site
+):
+    hosted.tenant.return_url_allowlist = [
+        live_server.url,
+        merchant_site.url,
+        "https://app.example.com",
+    ]
+    hosted.tenant.save()
+    config = flow_config_get(tenant=hosted.tenant, livemode=False)
+    flow_config_update(config=config, trial_extension_first=False)
+    for offer in config.offers.filter(reason="too_expensive"):
+        offer_delete(offer=offer)
+    offer_create(
+        config=config,
+        reason="too_expensive",
+        action="redirect",
+        params={"url": "https://app.example.com/plans", "label": "See our cheaper plans"},
+    )
+    created = hosted.create(return_url=f"{merchant_site.url}/account").json()
+    merchant_site.html = PAGE.format(mrrx=live_server.url, url=created["url"])
+
+    page = chromium.new_page()
+    # Which frame goes to the merchant's plans page (not served here: only where to).
+    went: list[tuple[str, bool]] = []
+    page.on(
+        "request",
+        lambda request: (
+            went.append((request.url, request.frame == page.main_frame))
+            if request.url.startswith("https://app.example.com/")
+            else None
+        ),
+    )
+    page.goto(f"{merchant_site.url}/account")
+    page.click("#cancel")
+    flow = page.frame_locator("iframe")
+    flow.get_by_role("button", name="Too expensive").click()
+    flow.get_by_text("See our cheaper plans").wait_for()
+    flow.get_by_role("button", name="Accept this offer").click()
+
+    # The merchant's page itself moves on, not the modal's frame.
+    deadline = time.monotonic() + 30
+    while not went and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert went == [(f"https://app.example.com/plans?session_id={created['id']}", True)]
+    session = Session.objects.get(pk=created["id"])
+    assert (session.status, session.outcome_action) == ("completed", "redirect")
