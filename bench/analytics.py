@@ -146,6 +146,9 @@ def main() -> None:
     finally:
         from django.db import connections
 
+        from mrrx import parallel
+
+        parallel.shutdown()  # the page's read threads hold connections to the database
         connections.close_all()
         _admin_sql(server_url, f'DROP DATABASE IF EXISTS "{database}"')
 
