@@ -242,14 +242,6 @@ def custom_sessions_in(*, tenant: Tenant, livemode: bool, period: Period) -> Que
     )
 
 
-def source_counts(*, tenant: Tenant, livemode: bool, period: Period) -> dict[str, int]:
-    """How many sessions each source has in the range."""
-    return _source_totals(
-        _breakdown_by_source(tenant=tenant, livemode=livemode, period=period),
-        custom=custom_sessions_in(tenant=tenant, livemode=livemode, period=period).count(),
-    )[0]
-
-
 def _breakdown_by_source(*, tenant: Tenant, livemode: bool, period: Period) -> list[dict[str, Any]]:
     """``_breakdown``'s rows for every source of the range (``source`` in each row), with
     how many of each group the hub opened: the page's figures, its per-source counts and

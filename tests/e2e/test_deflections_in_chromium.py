@@ -7,11 +7,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from offers.selectors import flow_config_get
-from offers.services import flow_config_update, offer_create, offer_delete
 from sessions_app.models import Session
 
-from .conftest import PHONE, stripe_subscription
+from .conftest import PHONE, offers_only, stripe_subscription
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -23,26 +21,13 @@ MESSAGE = "Most teams find the export they need in Settings. Tell us if you don'
 def deflecting(hosted):  # type: ignore[no-untyped-def]
     hosted.tenant.return_url_allowlist = [*hosted.tenant.return_url_allowlist, HELP_ORIGIN]
     hosted.tenant.save()
-    config = flow_config_get(tenant=hosted.tenant, livemode=False)
-    flow_config_update(config=config, trial_extension_first=False)
-    for offer in config.offers.filter(reason="missing_features"):
-        offer_delete(offer=offer)
-    offer_create(
-        config=config,
-        reason="missing_features",
-        action="contact",
-        params={
-            "message": MESSAGE,
-            "email": "help@acme.example",
-            "scheduling_url": "https://cal.acme.example/15min",
-        },
-    )
-    offer_create(
-        config=config,
-        reason="missing_features",
-        action="redirect",
-        params={"url": f"{HELP_ORIGIN}/export", "label": "Show me how to export"},
-    )
+    offers_only(
+        hosted.tenant,
+        "missing_features",
+        ("contact", {"message": MESSAGE, "email": "help@acme.example",
+                     "scheduling_url": "https://cal.acme.example/15min"}),
+        ("redirect", {"url": f"{HELP_ORIGIN}/export", "label": "Show me how to export"}),
+    )  # fmt: skip
     return hosted
 
 

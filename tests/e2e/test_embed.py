@@ -10,11 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from offers.selectors import flow_config_get
-from offers.services import flow_config_update, offer_create, offer_delete
 from sessions_app.models import Session
 
-from .conftest import stripe_subscription
+from .conftest import offers_only, stripe_subscription
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -102,15 +100,10 @@ def test_a_redirect_offer_taken_in_the_modal_leads_the_whole_page_to_the_merchan
         "https://app.example.com",
     ]
     hosted.tenant.save()
-    config = flow_config_get(tenant=hosted.tenant, livemode=False)
-    flow_config_update(config=config, trial_extension_first=False)
-    for offer in config.offers.filter(reason="too_expensive"):
-        offer_delete(offer=offer)
-    offer_create(
-        config=config,
-        reason="too_expensive",
-        action="redirect",
-        params={"url": "https://app.example.com/plans", "label": "See our cheaper plans"},
+    offers_only(
+        hosted.tenant,
+        "too_expensive",
+        ("redirect", {"url": "https://app.example.com/plans", "label": "See our cheaper plans"}),
     )
     created = hosted.create(return_url=f"{merchant_site.url}/account").json()
     merchant_site.html = PAGE.format(mrrx=live_server.url, url=created["url"])
